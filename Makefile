@@ -1,0 +1,36 @@
+# Two commands: `make run` starts the whole product, `make test` checks it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The integration tier's PostgreSQL; its tests create and drop their own test database.
+INTEGRATION_DATABASE_URL ?= postgresql://127.0.0.1:5432/orchestrator
+
+.PHONY: install run test lint unit integration clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/python scripts/devstack.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+# Skips itself, and says so, where PostgreSQL or redis-server is missing, unless REQUIRE_SERVICES=1.
+integration: install
+	DATABASE_URL=$(INTEGRATION_DATABASE_URL) $(BIN)/pytest tests/integration
+
+test: lint unit integration
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from workflows import api
+
+router = SimpleRouter()
+router.register("workflows", api.WorkflowViewSet, basename="workflow")
+
+steps = api.StepViewSet.as_view({"get": "list", "post": "create"})
+step = api.StepViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"})
+
+urlpatterns = [
+    *router.urls,
+    path("workflows/<int:workflow_id>/trigger/", api.TriggerView.as_view(), name="workflow-trigger"),
+    path(
+        "workflows/<int:workflow_id>/trigger/regenerate/",
+        api.TriggerRegenerateView.as_view(),
+        name="workflow-trigger-regenerate",
+    ),
+    path("workflows/<int:workflow_id>/steps/", steps, name="workflow-steps"),
+    path("workflows/<int:workflow_id>/steps/<int:pk>/", step, name="workflow-step"),
+    path("workflows/<int:workflow_id>/runs/", api.WorkflowRunList.as_view(), name="workflow-runs"),
+    path(
+        "workflows/<int:workflow_id>/deliveries/",
+        api.WorkflowDeliveryList.as_view(),
+        name="workflow-deliveries",
+    ),
+    path("runs/<int:pk>/", api.RunDetail.as_view(), name="run-detail"),
+]

@@ -1,0 +1,22 @@
+"""The Celery application. Tasks carry only ids; the database is the source of truth."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
+
+app = Celery("orchestrator")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_sweeper(sender: Celery, **_: object) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.RUN_SWEEP_INTERVAL_SECONDS, sender.signature("workflows.sweep_stale_runs"), name="sweep"
+    )

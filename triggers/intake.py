@@ -1,0 +1,196 @@
+"""The webhook receive path: find the trigger, check the request, validate, then commit the delivery
+and its queued run in one transaction and wake a worker after the commit. Nothing slow happens here.
+
+Stages raise ``Rejection``; every rejection of a request that reached a real trigger is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
+from triggers.services import trigger_key_matches
+from workflows.dispatch import run_dispatch_on_commit
+from workflows.models import Run
+
+# Headers that carry credentials are never stored: a delivery log is read by people.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token", "x-webhook-key"}
+)
+
+
+@dataclass
+class InboundRequest:
+    method: str
+    headers: dict[str, str]
+    content_type: str
+    declared_length: int | None
+    query_string: str
+    read: Callable[[int], bytes]
+    chunked_unsupported: bool = False
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Rejection(Exception):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        *,
+        errors: list[Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+        self.errors = errors
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error, "detail": self.detail}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+NOT_FOUND = Response(
+    404,
+    {
+        "error": "not_found",
+        "detail": "No webhook at this URL. Copy the URL again from the workflow's trigger: "
+        "it changes when the key is regenerated.",
+    },
+)
+
+
+def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Response:
+    trigger = (
+        WebhookTrigger.objects.select_related("workflow__published_version")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if trigger is None:
+        return NOT_FOUND
+    body = b""
+    try:
+        if not trigger_key_matches(trigger=trigger, key=key):
+            # Logged against the real trigger, but answered exactly like an unknown URL: no oracle.
+            raise Rejection(404, "invalid_key", NOT_FOUND.body["detail"])
+        _check_request(request)
+        if trigger.workflow.published_version is None:
+            raise Rejection(
+                409,
+                "workflow_not_published",
+                "This workflow is not published, so its webhook is off. "
+                "Publish the workflow to accept requests.",
+            )
+        body = _read_body(request)
+        _validate(trigger, body)
+    except Rejection as rejection:
+        _log_rejection(trigger, request, body, rejection)
+        if rejection.error == "invalid_key":
+            return NOT_FOUND
+        return Response(rejection.status, rejection.body(), rejection.headers)
+    run = _accept(trigger, request, body)
+    return Response(202, {"run_id": run.pk, "status": "queued"})
+
+
+def _check_request(request: InboundRequest) -> None:
+    if request.method != "POST":
+        raise Rejection(
+            405,
+            "method_not_allowed",
+            f"Webhooks accept POST only, not {request.method}.",
+            headers={"Allow": "POST"},
+        )
+    cap = settings.WEBHOOK_MAX_BODY_BYTES
+    if request.declared_length is not None and request.declared_length > cap:
+        raise Rejection(413, "payload_too_large", f"The body is larger than the limit of {cap} bytes.")
+    if request.chunked_unsupported:
+        raise Rejection(
+            411,
+            "length_required",
+            "This server cannot read chunked bodies; send the request with a Content-Length.",
+        )
+
+
+def _read_body(request: InboundRequest) -> bytes:
+    cap = settings.WEBHOOK_MAX_BODY_BYTES
+    chunks: list[bytes] = []
+    remaining = cap + 1
+    while remaining > 0:
+        # A stream may return fewer bytes than asked for; read until it ends or passes the cap.
+        chunk = request.read(min(remaining, 64 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    body = b"".join(chunks)
+    if len(body) > cap:
+        raise Rejection(413, "payload_too_large", f"The body is larger than the limit of {cap} bytes.")
+    return body
+
+
+def _validate(trigger: WebhookTrigger, body: bytes) -> None:
+    """The payload stage. Without a payload schema the body must be empty, whatever its content type."""
+    if body:
+        raise Rejection(
+            422,
+            "body_not_allowed",
+            "This trigger has no payload schema, so the body must be empty. "
+            "Add a payload schema to the trigger to accept data.",
+        )
+
+
+def _delivery(trigger: WebhookTrigger, request: InboundRequest, body: bytes, **fields: Any) -> Delivery:
+    return Delivery(
+        workflow_id=trigger.workflow_id,
+        trigger=trigger,
+        version=trigger.workflow.published_version,
+        method=request.method[:10],
+        content_type=request.content_type[:200],
+        body=body,
+        body_size=len(body) if body else (request.declared_length or 0),
+        headers={k: v for k, v in request.headers.items() if k not in SECRET_HEADERS},
+        query_string=request.query_string,
+        **fields,
+    )
+
+
+def _log_rejection(
+    trigger: WebhookTrigger, request: InboundRequest, body: bytes, rejection: Rejection
+) -> None:
+    detail: dict[str, Any] = {"detail": rejection.detail}
+    if rejection.errors is not None:
+        detail["errors"] = rejection.errors
+    _delivery(
+        trigger,
+        request,
+        body,
+        outcome=DeliveryOutcome.REJECTED,
+        status_code=rejection.status,
+        error=rejection.error,
+        detail=detail,
+    ).save()
+
+
+def _accept(trigger: WebhookTrigger, request: InboundRequest, body: bytes) -> Run:
+    version = trigger.workflow.published_version
+    assert version is not None
+    with transaction.atomic():
+        delivery = _delivery(trigger, request, body, outcome=DeliveryOutcome.ACCEPTED, status_code=202)
+        delivery.save()
+        run = Run.objects.create(workflow_id=trigger.workflow_id, version=version, delivery=delivery)
+        run_dispatch_on_commit(run_id=run.pk)
+    return run

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class WebhookTrigger(models.Model):
+    """The webhook of one workflow. Its key is stored as a digest plus an encrypted copy, never plainly.
+
+    The key is not part of the published snapshot: regenerating it takes effect at once.
+    """
+
+    workflow = models.OneToOneField("workflows.Workflow", on_delete=models.CASCADE, related_name="trigger")
+    public_id = models.CharField(max_length=32, unique=True)
+    key_digest = models.CharField(max_length=64)
+    key_prefix = models.CharField(max_length=8)
+    key_encrypted = models.TextField()
+    key_rotated_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Webhook {self.public_id} ({self.workflow})"
+
+
+class DeliveryOutcome(models.TextChoices):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class Delivery(models.Model):
+    """One request that reached a real trigger, accepted or not. Users debug from these rows."""
+
+    workflow = models.ForeignKey("workflows.Workflow", on_delete=models.CASCADE, related_name="deliveries")
+    trigger = models.ForeignKey(
+        WebhookTrigger, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    version = models.ForeignKey(
+        "workflows.WorkflowVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=10, choices=DeliveryOutcome.choices)
+    status_code = models.PositiveSmallIntegerField()
+    error = models.CharField(max_length=50, blank=True, default="", help_text="Stable code of the rejection.")
+    detail = models.JSONField(null=True, blank=True)
+    method = models.CharField(max_length=10)
+    content_type = models.CharField(max_length=200, blank=True, default="")
+    # The body as received, bytes for bytes: JSON columns cannot hold every valid payload (\u0000).
+    body = models.BinaryField(blank=True, default=b"")
+    body_size = models.PositiveIntegerField(default=0)
+    headers = models.JSONField(default=dict, blank=True)
+    query_string = models.TextField(blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["workflow", "-id"], name="delivery_workflow_newest")]
+
+    def __str__(self) -> str:
+        return f"Delivery {self.pk} {self.outcome} {self.status_code}"

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from triggers.models import Delivery, WebhookTrigger
+from triggers.services import trigger_webhook_url
+
+BODY_PREVIEW_BYTES = 64 * 1024
+
+
+class TriggerSerializer(serializers.ModelSerializer):
+    webhook_url = serializers.SerializerMethodField()
+    payload_schema = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WebhookTrigger
+        fields = ["id", "webhook_url", "payload_schema", "key_rotated_at", "created_at", "updated_at"]
+
+    def get_webhook_url(self, trigger: WebhookTrigger) -> str:
+        return trigger_webhook_url(trigger=trigger)
+
+    def get_payload_schema(self, trigger: WebhookTrigger) -> dict[str, Any] | None:
+        return None
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    run_ids = serializers.SerializerMethodField()
+    body = serializers.SerializerMethodField()
+    version = serializers.IntegerField(source="version.number", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "received_at",
+            "outcome",
+            "status_code",
+            "error",
+            "detail",
+            "method",
+            "content_type",
+            "body_size",
+            "body",
+            "headers",
+            "query_string",
+            "version",
+            "run_ids",
+        ]
+
+    def get_run_ids(self, delivery: Delivery) -> list[int]:
+        return [run.pk for run in delivery.runs.all()]
+
+    def get_body(self, delivery: Delivery) -> str:
+        return bytes(delivery.body[:BODY_PREVIEW_BYTES]).decode("utf-8", errors="replace")

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from workflows.models import Run, Step, StepResult, Workflow, WorkflowVersion
+
+
+class StepInline(admin.TabularInline):
+    model = Step
+    extra = 0
+    fields = ["position", "name", "type", "config"]
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "owner", "status", "published_version", "updated_at"]
+    list_filter = [("published_version", admin.EmptyFieldListFilter), "created_at"]
+    search_fields = ["name", "description", "owner__username"]
+    raw_id_fields = ["owner", "published_version"]
+    inlines = [StepInline]
+
+
+@admin.register(WorkflowVersion)
+class WorkflowVersionAdmin(admin.ModelAdmin):
+    list_display = ["id", "workflow", "number", "created_at", "created_by"]
+    search_fields = ["workflow__name"]
+    raw_id_fields = ["workflow", "created_by"]
+    readonly_fields = ["workflow", "number", "snapshot", "created_at", "created_by"]
+
+
+@admin.register(Step)
+class StepAdmin(admin.ModelAdmin):
+    list_display = ["id", "workflow", "position", "name", "type"]
+    list_filter = ["type"]
+    search_fields = ["name", "workflow__name"]
+    raw_id_fields = ["workflow"]
+
+
+class StepResultInline(admin.TabularInline):
+    model = StepResult
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "position",
+        "name",
+        "type",
+        "status",
+        "attempts",
+        "input",
+        "output",
+        "error",
+        "started_at",
+        "finished_at",
+    ]
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "workflow", "version", "status", "created_at", "finished_at", "claims"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["id", "workflow__name", "error"]
+    raw_id_fields = ["workflow", "version", "delivery", "replay_of"]
+    readonly_fields = [
+        "claim_token",
+        "claims",
+        "lease_expires_at",
+        "last_dispatched_at",
+        "started_at",
+        "finished_at",
+        "created_at",
+    ]
+    inlines = [StepResultInline]
+    actions = ["requeue"]
+
+    @admin.action(description="Send the selected unfinished runs to the workers again")
+    def requeue(self, request: object, queryset: object) -> None:
+        from workflows.dispatch import run_dispatch
+
+        for run in queryset.filter(status__in=["queued", "running"]):  # type: ignore[attr-defined]
+            run_dispatch(run_id=run.pk)

@@ -1,0 +1,64 @@
+"""Waking workers. The broker message is only a wake-up call: it may be lost or repeated, so the sweeper
+re-sends what the database says is still waiting, and the engine's claim makes repeats harmless."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from workflows.models import Run, RunStatus
+
+logger = logging.getLogger(__name__)
+
+
+def run_dispatch(*, run_id: int) -> bool:
+    from workflows.tasks import execute_run
+
+    try:
+        # retry=False: with the broker down, fail now and leave the run to the sweeper instead of
+        # holding the sender's request open.
+        execute_run.apply_async((run_id,), retry=False)
+    except Exception as exc:  # any broker failure; the run is safe in the database
+        logger.warning("could not publish run %s, the sweeper will re-send it: %s", run_id, exc)
+        return False
+    return True
+
+
+def run_dispatch_on_commit(*, run_id: int) -> None:
+    transaction.on_commit(lambda: run_dispatch(run_id=run_id))
+
+
+def runs_sweep_stale() -> int:
+    """Re-send runs queued too long and runs whose worker's lease ran out; fail runs claimed too often."""
+    now = timezone.now()
+    redispatch_before = now - timedelta(seconds=settings.RUN_REDISPATCH_AFTER_SECONDS)
+    batch = settings.RUN_SWEEP_BATCH_SIZE
+    _fail_poison_runs(now)
+    stale = Run.objects.filter(
+        Q(status=RunStatus.QUEUED, created_at__lt=redispatch_before)
+        | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+    ).filter(Q(last_dispatched_at__isnull=True) | Q(last_dispatched_at__lt=redispatch_before))
+    ids = list(stale.order_by("created_at").values_list("id", flat=True)[:batch])
+    if not ids:
+        return 0
+    Run.objects.filter(id__in=ids).update(last_dispatched_at=now)
+    sent = sum(run_dispatch(run_id=run_id) for run_id in ids)
+    logger.info("sweeper re-sent %s of %s stale runs", sent, len(ids))
+    return len(ids)
+
+
+def _fail_poison_runs(now: object) -> None:
+    # A run whose worker died this many times probably kills workers: stop retrying it.
+    Run.objects.filter(
+        status=RunStatus.RUNNING, lease_expires_at__lt=now, claims__gte=settings.RUN_MAX_CLAIMS
+    ).update(
+        status=RunStatus.FAILED,
+        finished_at=now,
+        lease_expires_at=None,
+        error=f"abandoned: its worker stopped {settings.RUN_MAX_CLAIMS} times while running it",
+    )

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from actions.registry import ConfigError, action_choices
+from triggers.serializers import TriggerSerializer
+from workflows.models import Run, Step, StepResult, Workflow
+from workflows.services import step_validate, workflow_has_unpublished_changes
+
+
+class StepSerializer(serializers.ModelSerializer):
+    type = serializers.ChoiceField(choices=[])
+    position = serializers.IntegerField(required=False)
+
+    class Meta:
+        model = Step
+        fields = ["id", "name", "type", "position", "config", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = action_choices()  # type: ignore[attr-defined]
+
+    def validate_name(self, name: str) -> str:
+        workflow = self.context["workflow"]
+        clash = Step.objects.filter(workflow=workflow, name=name)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError(
+                "Another step of this workflow has this name; names must be unique."
+            )
+        return name
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        type_ = attrs.get("type", getattr(self.instance, "type", None))
+        config = attrs.get("config", getattr(self.instance, "config", None))
+        if type_ is None:
+            raise serializers.ValidationError({"type": "This field is required."})
+        try:
+            attrs["config"] = step_validate(type=type_, config=config if config is not None else {})
+        except ConfigError as exc:
+            raise serializers.ValidationError({"config": exc.fields}) from None
+        return attrs
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(read_only=True)
+    version = serializers.SerializerMethodField()
+    has_unpublished_changes = serializers.SerializerMethodField()
+    trigger = serializers.SerializerMethodField()
+    steps = StepSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Workflow
+        fields = [
+            "id",
+            "name",
+            "description",
+            "status",
+            "version",
+            "has_unpublished_changes",
+            "trigger",
+            "steps",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def get_version(self, workflow: Workflow) -> int | None:
+        version = workflow.published_version
+        return version.number if version else None
+
+    def get_has_unpublished_changes(self, workflow: Workflow) -> bool:
+        return workflow_has_unpublished_changes(workflow=workflow)
+
+    def get_trigger(self, workflow: Workflow) -> dict[str, Any] | None:
+        trigger = getattr(workflow, "trigger", None)
+        return TriggerSerializer(trigger).data if trigger is not None else None
+
+
+class StepResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StepResult
+        fields = [
+            "position",
+            "name",
+            "type",
+            "status",
+            "attempts",
+            "input",
+            "output",
+            "error",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    version = serializers.IntegerField(source="version.number", read_only=True)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id",
+            "workflow",
+            "version",
+            "status",
+            "error",
+            "delivery",
+            "replay_of",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class RunDetailSerializer(RunSerializer):
+    step_results = StepResultSerializer(many=True, read_only=True)
+    trigger = serializers.SerializerMethodField()
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "trigger", "step_results"]
+
+    def get_trigger(self, run: Run) -> dict[str, Any]:
+        from triggers.payload import trigger_data
+
+        return trigger_data(delivery=run.delivery)
