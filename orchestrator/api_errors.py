@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Django's own 404/403 become DRF's, so they get the same body as every other error.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found: there is no such object in your account.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -20,9 +27,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             "fields": response.data,
         }
     elif isinstance(exc, exceptions.APIException):
-        detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
+        codes = exc.get_codes()
         response.data = {
-            "error": exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code,
-            "detail": str(detail),
+            "error": codes if isinstance(codes, str) else exc.default_code,
+            "detail": str(exc.detail),
         }
     return response

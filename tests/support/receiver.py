@@ -48,7 +48,8 @@ class Receiver:
     def stop(self) -> None:
         if self.gate is not None:
             self.gate.set()
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever(), forever if it never ran
+            self._server.shutdown()
         self._server.server_close()
 
     def wait_for(self, count: int, timeout: float = 30) -> bool:

@@ -1,0 +1,21 @@
+"""Webhook URLs carry their key in the path, and Django and gunicorn log paths: redact them in logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_HOOK_KEY = re.compile(r"(/hooks/[A-Za-z0-9_-]{1,32}/)[^/\s\"'?]+")
+
+
+def redact(text: str) -> str:
+    return _HOOK_KEY.sub(r"\1[redacted]", text)
+
+
+class RedactWebhookKeys(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
