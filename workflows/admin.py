@@ -78,3 +78,12 @@ class RunAdmin(admin.ModelAdmin):
 
         for run in queryset.filter(status__in=["queued", "running"]):  # type: ignore[attr-defined]
             run_dispatch(run_id=run.pk)
+
+
+@admin.register(StepResult)
+class StepResultAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "position", "name", "type", "status", "attempts", "finished_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["name", "error", "run__workflow__name"]
+    raw_id_fields = ["run"]
+    readonly_fields = StepResultInline.readonly_fields
