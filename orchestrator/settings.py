@@ -153,6 +153,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing happens after the commit on the request path: fail fast and let the sweeper re-send,
 # rather than hold a sender's request while the broker is down.
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2, minimum=0.1)
+# A worker must outlive any broker outage (the default gives up after 100 retries, ~45 minutes), and a
+# broker blip must not cancel steps in flight: their runs are safe in the database either way.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
