@@ -19,6 +19,16 @@ urlpatterns = [
         api.TriggerRegenerateView.as_view(),
         name="workflow-trigger-regenerate",
     ),
+    path(
+        "workflows/<int:workflow_id>/trigger/schema/",
+        api.TriggerSchemaView.as_view(),
+        name="workflow-trigger-schema",
+    ),
+    path(
+        "workflows/<int:workflow_id>/trigger/listen/",
+        api.TriggerListenView.as_view(),
+        name="workflow-trigger-listen",
+    ),
     path("workflows/<int:workflow_id>/steps/", steps, name="workflow-steps"),
     path("workflows/<int:workflow_id>/steps/<int:pk>/", step, name="workflow-step"),
     path("workflows/<int:workflow_id>/runs/", api.WorkflowRunList.as_view(), name="workflow-runs"),

@@ -106,6 +106,10 @@ LOGIN_URL = "/admin/login/"
 
 # --- Webhook intake -------------------------------------------------------------------------------
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+WEBHOOK_MAX_DEPTH = env_int("WEBHOOK_MAX_DEPTH", 64, minimum=1)
+WEBHOOK_MAX_KEYS = env_int("WEBHOOK_MAX_KEYS", 10_000, minimum=1)
+WEBHOOK_MAX_REPORTED_ERRORS = env_int("WEBHOOK_MAX_REPORTED_ERRORS", 20, minimum=1)
+TRIGGER_LISTEN_SECONDS = env_int("TRIGGER_LISTEN_SECONDS", 300, minimum=1)
 # Keep Django's own limit in step with ours so the two never disagree about what is too large.
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 
@@ -167,6 +171,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "orchestrator.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "orchestrator.pagination.NewestFirstPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "orchestrator.api_errors.exception_handler",

@@ -14,9 +14,11 @@ from django.conf import settings
 from django.db import transaction
 
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
+from triggers.parsing import PayloadError, is_empty_body, parse_payload
+from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
 from triggers.services import trigger_key_matches
 from workflows.dispatch import run_dispatch_on_commit
-from workflows.models import Run
+from workflows.models import Run, WorkflowVersion
 
 # Headers that carry credentials are never stored: a delivery log is read by people.
 SECRET_HEADERS = frozenset(
@@ -88,15 +90,21 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
             # Logged against the real trigger, but answered exactly like an unknown URL: no oracle.
             raise Rejection(404, "invalid_key", NOT_FOUND.body["detail"])
         _check_request(request)
-        if trigger.workflow.published_version is None:
+        if trigger.listen_until is not None and trigger_is_listening(trigger=trigger):
+            body = _read_body(request)
+            captured = _capture(trigger, request, body)
+            if captured is not None:
+                return captured
+        version = trigger.workflow.published_version
+        if version is None:
             raise Rejection(
                 409,
                 "workflow_not_published",
                 "This workflow is not published, so its webhook is off. "
                 "Publish the workflow to accept requests.",
             )
-        body = _read_body(request)
-        _validate(trigger, body)
+        body = body or _read_body(request)
+        _validate(version, request, body)
     except Rejection as rejection:
         _log_rejection(trigger, request, body, rejection)
         if rejection.error == "invalid_key":
@@ -142,15 +150,63 @@ def _read_body(request: InboundRequest) -> bytes:
     return body
 
 
-def _validate(trigger: WebhookTrigger, body: bytes) -> None:
-    """The payload stage. Without a payload schema the body must be empty, whatever its content type."""
-    if body:
+def _parse(request: InboundRequest, body: bytes) -> Any:
+    try:
+        return parse_payload(
+            body,
+            request.content_type,
+            max_depth=settings.WEBHOOK_MAX_DEPTH,
+            max_keys=settings.WEBHOOK_MAX_KEYS,
+        )
+    except PayloadError as exc:
+        raise Rejection(exc.status, exc.code, exc.detail) from None
+
+
+def _validate(version: WorkflowVersion, request: InboundRequest, body: bytes) -> Any:
+    """The payload stage: returns the parsed payload, or raises the rejection that explains why not."""
+    validator = version_validator(version=version)
+    if validator is None:
+        if body:  # without a schema the body must be empty, whatever its content type
+            raise Rejection(
+                422,
+                "body_not_allowed",
+                "This trigger has no payload schema, so the body must be empty. "
+                "Add a payload schema to the trigger to accept data.",
+            )
+        return None
+    if is_empty_body(body):
         raise Rejection(
             422,
-            "body_not_allowed",
-            "This trigger has no payload schema, so the body must be empty. "
-            "Add a payload schema to the trigger to accept data.",
+            "body_required",
+            "This trigger expects a payload that matches its schema, and the body is empty.",
         )
+    payload = _parse(request, body)
+    errors = validator.errors(payload, limit=settings.WEBHOOK_MAX_REPORTED_ERRORS)
+    if errors:
+        first = errors[0]
+        where = first["path"] or "the payload"
+        raise Rejection(
+            422,
+            "payload_invalid",
+            f"The payload does not match the trigger's schema: at {where}, {first['message']}",
+            errors=errors,
+        )
+    return payload
+
+
+def _capture(trigger: WebhookTrigger, request: InboundRequest, body: bytes) -> Response | None:
+    """While the trigger listens, the next request's payload becomes its sample and starts no run."""
+    if is_empty_body(body):
+        raise Rejection(
+            400,
+            "sample_empty",
+            "The trigger is listening for a sample: send a JSON or form payload to capture.",
+        )
+    payload = _parse(request, body)
+    if not trigger_capture_sample(trigger=trigger, payload=payload):
+        return None  # another request was captured first: handle this one normally
+    _delivery(trigger, request, body, outcome=DeliveryOutcome.CAPTURED, status_code=202).save()
+    return Response(202, {"status": "captured", "detail": "Sample captured; publish the workflow to use it."})
 
 
 def _delivery(trigger: WebhookTrigger, request: InboundRequest, body: bytes, **fields: Any) -> Delivery:

@@ -3,6 +3,12 @@ from __future__ import annotations
 from django.db import models
 
 
+class PayloadKind(models.TextChoices):
+    NONE = "none", "No payload (the body must be empty)"
+    SAMPLE = "sample", "Sample payloads (structure inferred)"
+    JSON_SCHEMA = "json_schema", "JSON Schema (precise rules)"
+
+
 class WebhookTrigger(models.Model):
     """The webhook of one workflow. Its key is stored as a digest plus an encrypted copy, never plainly.
 
@@ -15,6 +21,14 @@ class WebhookTrigger(models.Model):
     key_prefix = models.CharField(max_length=8)
     key_encrypted = models.TextField()
     key_rotated_at = models.DateTimeField()
+    # The draft's payload schema. Kept as JSON text, not a JSON column: schemas and samples may hold
+    # strings with \u0000, which PostgreSQL's jsonb refuses.
+    payload_kind = models.CharField(max_length=20, choices=PayloadKind.choices, default=PayloadKind.NONE)
+    payload_schema_json = models.TextField(blank=True, default="")
+    payload_samples_json = models.TextField(blank=True, default="")
+    # "Listen for a sample": the next request until then is captured as the sample.
+    listen_until = models.DateTimeField(null=True, blank=True)
+    sample_captured_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -25,6 +39,7 @@ class WebhookTrigger(models.Model):
 class DeliveryOutcome(models.TextChoices):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    CAPTURED = "captured", "captured as a sample"
 
 
 class Delivery(models.Model):

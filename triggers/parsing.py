@@ -63,12 +63,16 @@ class PayloadError(Exception):
         return f"PayloadError({self.status}, {self.code!r}, {self.detail!r})"
 
 
+def is_empty_body(body: bytes) -> bool:
+    """No payload: zero bytes, or only white space after an optional BOM."""
+    return not body.removeprefix(BOM).strip(_WHITESPACE)
+
+
 def parse_payload(body: bytes, content_type: str, *, max_depth: int = 64, max_keys: int = 10000) -> Any:
     """Parse ``body`` as its ``content_type`` says (see the module docstring for the rules)."""
-    if body.startswith(BOM):
-        body = body[len(BOM) :]
-    if not body.strip(_WHITESPACE):
+    if is_empty_body(body):
         return None
+    body = body.removeprefix(BOM)
     media_type, params = split_content_type(content_type)
     if media_type == FORM:
         _check_charset(params)

@@ -5,6 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from triggers.models import Delivery, WebhookTrigger
+from triggers.payload_schema import trigger_payload_schema_view
 from triggers.services import trigger_webhook_url
 
 BODY_PREVIEW_BYTES = 64 * 1024
@@ -21,8 +22,8 @@ class TriggerSerializer(serializers.ModelSerializer):
     def get_webhook_url(self, trigger: WebhookTrigger) -> str:
         return trigger_webhook_url(trigger=trigger)
 
-    def get_payload_schema(self, trigger: WebhookTrigger) -> dict[str, Any] | None:
-        return None
+    def get_payload_schema(self, trigger: WebhookTrigger) -> dict[str, Any]:
+        return trigger_payload_schema_view(trigger=trigger)
 
 
 class DeliverySerializer(serializers.ModelSerializer):

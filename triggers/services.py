@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from orchestrator.crypto import decrypt, encrypt, secret_digest
 from triggers.models import WebhookTrigger
+from triggers.payload_schema import trigger_payload_snapshot
 from workflows.models import Workflow
 
 logger = logging.getLogger("orchestrator.audit")
@@ -74,4 +75,4 @@ def trigger_snapshot(*, trigger: WebhookTrigger | None) -> dict[str, Any] | None
     """The part of the trigger's configuration that is frozen when the workflow is published."""
     if trigger is None:
         return None
-    return {"payload_schema": None}
+    return {"payload_schema": trigger_payload_snapshot(trigger=trigger)}

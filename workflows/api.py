@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from triggers import payload_schema
 from triggers.models import Delivery, WebhookTrigger
 from triggers.serializers import DeliverySerializer, TriggerSerializer
 from triggers.services import trigger_delete, trigger_ensure, trigger_regenerate_key
@@ -82,6 +83,41 @@ class TriggerRegenerateView(TriggerView):
     def post(self, request: Request, workflow_id: int) -> Response:
         trigger = trigger_regenerate_key(trigger=self._trigger(), user=request.user)
         return Response(TriggerSerializer(trigger).data)
+
+
+class TriggerSchemaView(TriggerView):
+    http_method_names = ["put"]
+
+    def put(self, request: Request, workflow_id: int) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            trigger = payload_schema.trigger_set_payload_schema(
+                trigger=self._trigger(),
+                kind=data.get("kind", ""),
+                schema=data.get("schema"),
+                samples=data.get("samples"),
+            )
+        except payload_schema.PayloadSchemaError as exc:
+            return Response(
+                {"error": "schema_invalid", "detail": exc.message, "path": exc.path},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(TriggerSerializer(trigger).data)
+
+
+class TriggerListenView(TriggerView):
+    http_method_names = ["get", "post", "delete"]
+
+    def get(self, request: Request, workflow_id: int) -> Response:
+        return Response(payload_schema.trigger_listen_view(trigger=self._trigger()))
+
+    def post(self, request: Request, workflow_id: int) -> Response:
+        trigger = payload_schema.trigger_listen_start(trigger=self._trigger())
+        return Response(payload_schema.trigger_listen_view(trigger=trigger), status=status.HTTP_202_ACCEPTED)
+
+    def delete(self, request: Request, workflow_id: int) -> Response:
+        trigger = payload_schema.trigger_listen_stop(trigger=self._trigger())
+        return Response(payload_schema.trigger_listen_view(trigger=trigger))
 
 
 class StepViewSet(viewsets.ModelViewSet, OwnedWorkflowMixin):
