@@ -30,6 +30,8 @@ WORKER_SETTINGS = {
     "RUN_SWEEP_INTERVAL_SECONDS": "0.5",
     "RUN_REDISPATCH_AFTER_SECONDS": "2",
     "RUN_LEASE_GRACE_SECONDS": "1",
+    # The receiver the steps call is on loopback, which the SSRF guard refuses unless allowed.
+    "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
 }
 
 
