@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from actions import outbound
-from actions.registry import ConfigError, StepContext, StepOutcome, register
+from actions.registry import ConfigError, Prepared, Sent, StepContext, register
+from actions.retry import RetryPolicy, validate_policy
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+FIELDS = {"method", "url", "headers", "body", "timeout", "retry", "continue_on_failure"}
 
 
 class HttpRequestAction:
@@ -21,10 +23,7 @@ class HttpRequestAction:
     def validate_config(self, config: Any) -> dict[str, Any]:
         if not isinstance(config, dict):
             raise ConfigError({"config": "must be an object"})
-        errors: dict[str, str] = {}
-        unknown = set(config) - {"method", "url", "headers", "body", "timeout"}
-        for key in sorted(unknown):
-            errors[key] = "unknown field"
+        errors: dict[str, str] = {key: "unknown field" for key in sorted(set(config) - FIELDS)}
         method = str(config.get("method", "POST")).upper()
         if method not in METHODS:
             errors["method"] = f"must be one of {', '.join(METHODS)}"
@@ -48,46 +47,90 @@ class HttpRequestAction:
         limit = settings.HTTP_ACTION_MAX_TIMEOUT_SECONDS
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= limit:
             errors["timeout"] = f"must be a number of seconds above 0 and at most {limit:g}"
+        continue_on_failure = config.get("continue_on_failure", False)
+        if not isinstance(continue_on_failure, bool):
+            errors["continue_on_failure"] = "must be true or false"
+        try:
+            validate_policy(config.get("retry"))
+        except ConfigError as exc:
+            errors.update(exc.fields)
         if errors:
             raise ConfigError(errors)
-        clean = {"method": method, "url": url, "headers": headers, "body": config.get("body")}
-        clean["timeout"] = timeout
+        clean = {
+            "method": method,
+            "url": url,
+            "headers": headers,
+            "body": config.get("body"),
+            "timeout": timeout,
+        }
+        if "retry" in config:
+            clean["retry"] = config["retry"]
+        if continue_on_failure:
+            clean["continue_on_failure"] = True
         return clean
 
     def timeout_seconds(self, config: dict[str, Any]) -> float:
         return float(config.get("timeout", settings.HTTP_ACTION_DEFAULT_TIMEOUT_SECONDS))
 
-    def execute(self, config: dict[str, Any], context: StepContext) -> StepOutcome:
+    def retry_policy(self, config: dict[str, Any]) -> RetryPolicy:
+        return validate_policy(config.get("retry"))
+
+    def prepare(self, config: dict[str, Any], context: StepContext) -> Prepared:
         headers = dict(config.get("headers") or {})
         body = config.get("body")
         data = None
         if body is not None and config["method"] not in ("GET", "HEAD"):
             data = json.dumps(body, separators=(",", ":")).encode()
             headers.setdefault("Content-Type", "application/json")
-        request_record = {"method": config["method"], "url": config["url"], "headers": headers, "body": body}
+        record = {"method": config["method"], "url": config["url"], "headers": headers, "body": body}
+        request = {**record, "data": data, "timeout": self.timeout_seconds(config)}
+        return Prepared(record=record, payload=request)
+
+    def send(self, prepared: Prepared, *, idempotency_key: str) -> Sent:
+        request = prepared.payload
+        headers = {"Idempotency-Key": idempotency_key, **request["headers"]}
         try:
             response = outbound.send(
-                method=config["method"],
-                url=config["url"],
+                method=request["method"],
+                url=request["url"],
                 headers=headers,
-                data=data,
-                timeout=self.timeout_seconds(config),
+                data=request["data"],
+                timeout=request["timeout"],
             )
         except outbound.OutboundError as exc:
-            return StepOutcome(succeeded=False, input=request_record, error=str(exc))
+            return Sent(succeeded=False, error=str(exc), retryable=exc.retryable)
         stored = settings.HTTP_ACTION_STORED_BODY_BYTES
         output = {
             "status": response.status,
             "headers": response.headers,
-            "body": response.body[:stored].decode("utf-8", errors="replace"),
+            "body": _body(response.body[:stored], response.headers),
             "body_truncated": response.truncated or len(response.body) > stored,
             "duration_ms": round(response.duration_ms, 1),
         }
-        if 200 <= response.status < 300:
-            return StepOutcome(succeeded=True, input=request_record, output=output)
-        return StepOutcome(
-            succeeded=False, input=request_record, output=output, error=f"receiver answered {response.status}"
+        ok = 200 <= response.status < 300
+        return Sent(
+            succeeded=ok,
+            output=output,
+            error="" if ok else f"receiver answered {response.status}",
+            status=response.status,
+            retry_after=_header(response.headers, "retry-after"),
+            duration_ms=response.duration_ms,
         )
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def _body(raw: bytes, headers: dict[str, str]) -> Any:
+    """JSON responses are parsed, so later steps can use ``steps.<name>.response.body.id``."""
+    text = raw.decode("utf-8", errors="replace")
+    if "json" in (_header(headers, "content-type") or ""):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
 register(HttpRequestAction())

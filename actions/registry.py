@@ -1,9 +1,17 @@
-"""Action types by name. The API's choices, validation and the engine all read this one table."""
+"""Action types by name. The API's choices, validation and the engine all read this one table.
+
+An action works in two halves so that the engine can record each attempt before it acts:
+``prepare`` renders the request from the run's data (a failure there is final: retrying would render
+the same thing), and ``send`` performs it once and reports whether a retry could help.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from actions.retry import RetryPolicy  # retry imports ConfigError from here
 
 
 class ConfigError(Exception):
@@ -12,6 +20,10 @@ class ConfigError(Exception):
     def __init__(self, fields: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
         self.fields = fields
+
+
+class StepFailed(Exception):
+    """The step cannot be performed at all (e.g. a template names data the run does not have)."""
 
 
 @dataclass
@@ -25,11 +37,24 @@ class StepContext:
 
 
 @dataclass
-class StepOutcome:
+class Prepared:
+    """A rendered request. ``record`` is what the attempt log shows (secrets masked)."""
+
+    record: dict[str, Any]
+    payload: Any = None
+
+
+@dataclass
+class Sent:
+    """What one attempt did. ``output`` is what later steps see as ``steps.<name>.response``."""
+
     succeeded: bool
-    input: dict[str, Any]
     output: dict[str, Any] | None = None
     error: str = ""
+    status: int | None = None
+    retryable: bool = False
+    retry_after: str | None = None
+    duration_ms: float | None = None
 
 
 class Action(Protocol):
@@ -40,7 +65,11 @@ class Action(Protocol):
 
     def timeout_seconds(self, config: dict[str, Any]) -> float: ...
 
-    def execute(self, config: dict[str, Any], context: StepContext) -> StepOutcome: ...
+    def retry_policy(self, config: dict[str, Any]) -> RetryPolicy: ...
+
+    def prepare(self, config: dict[str, Any], context: StepContext) -> Prepared: ...
+
+    def send(self, prepared: Prepared, *, idempotency_key: str) -> Sent: ...
 
 
 ACTIONS: dict[str, Action] = {}

@@ -29,6 +29,16 @@ urlpatterns = [
         api.TriggerListenView.as_view(),
         name="workflow-trigger-listen",
     ),
+    path(
+        "workflows/<int:workflow_id>/trigger/filters/",
+        api.TriggerFiltersView.as_view(),
+        name="workflow-trigger-filters",
+    ),
+    path(
+        "workflows/<int:workflow_id>/trigger/filters/test/",
+        api.TriggerFiltersTestView.as_view(),
+        name="workflow-trigger-filters-test",
+    ),
     path("workflows/<int:workflow_id>/steps/", steps, name="workflow-steps"),
     path("workflows/<int:workflow_id>/steps/<int:pk>/", step, name="workflow-step"),
     path("workflows/<int:workflow_id>/runs/", api.WorkflowRunList.as_view(), name="workflow-runs"),
@@ -38,4 +48,6 @@ urlpatterns = [
         name="workflow-deliveries",
     ),
     path("runs/<int:pk>/", api.RunDetail.as_view(), name="run-detail"),
+    path("runs/<int:pk>/replay/", api.RunReplay.as_view(), name="run-replay"),
+    path("runs/<int:pk>/retry/", api.RunRetry.as_view(), name="run-retry"),
 ]

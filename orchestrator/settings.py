@@ -129,6 +129,9 @@ HTTP_ACTION_DEFAULT_TIMEOUT_SECONDS = env_float("HTTP_ACTION_DEFAULT_TIMEOUT_SEC
 HTTP_ACTION_MAX_TIMEOUT_SECONDS = env_float("HTTP_ACTION_MAX_TIMEOUT_SECONDS", 60, minimum=0.1)
 HTTP_ACTION_MAX_RESPONSE_BYTES = env_int("HTTP_ACTION_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1)
 HTTP_ACTION_STORED_BODY_BYTES = env_int("HTTP_ACTION_STORED_BODY_BYTES", 20 * 1024, minimum=0)
+# Networks outgoing requests may reach although the SSRF guard refuses them by default (loopback,
+# private ranges...), as CIDRs. Empty in production; `make run` opens loopback for its demo.
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", [])
 HTTP_USER_AGENT = env_str("HTTP_USER_AGENT", "Orchestrator-Webhooks/0.1")
 
 # --- Celery ---------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Stages raise ``Rejection``; every rejection of a request that reached a real tri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,12 +14,16 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from orchestrator.jsonsafe import json_safe
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from triggers.parsing import PayloadError, is_empty_body, parse_payload
 from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
 from triggers.services import trigger_key_matches
+from triggers.trigger_filters import query_params, version_filter
 from workflows.dispatch import run_dispatch_on_commit
 from workflows.models import Run, WorkflowVersion
+
+logger = logging.getLogger(__name__)
 
 # Headers that carry credentials are never stored: a delivery log is read by people.
 SECRET_HEADERS = frozenset(
@@ -104,12 +109,23 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
                 "Publish the workflow to accept requests.",
             )
         body = body or _read_body(request)
-        _validate(version, request, body)
+        payload = _validate(version, request, body)
+        filtered = _filter(version, request, payload)
     except Rejection as rejection:
         _log_rejection(trigger, request, body, rejection)
         if rejection.error == "invalid_key":
             return NOT_FOUND
         return Response(rejection.status, rejection.body(), rejection.headers)
+    if filtered is not None:
+        _delivery(
+            trigger,
+            request,
+            body,
+            outcome=DeliveryOutcome.FILTERED,
+            status_code=200,
+            detail={"failed_condition": json_safe(filtered)},
+        ).save()
+        return Response(200, {"status": "filtered", "detail": filtered.get("message", "")})
     run = _accept(trigger, request, body)
     return Response(202, {"run_id": run.pk, "status": "queued"})
 
@@ -192,6 +208,25 @@ def _validate(version: WorkflowVersion, request: InboundRequest, body: bytes) ->
             errors=errors,
         )
     return payload
+
+
+def _filter(version: WorkflowVersion, request: InboundRequest, payload: Any) -> dict[str, Any] | None:
+    """None when the request passes the version's filters, else the condition that stopped it.
+
+    Answered 200, not 4xx: the request was fine, the user chose not to act on it, and a sender must
+    not retry it."""
+    compiled = version_filter(version=version)
+    if compiled is None:
+        return None
+    try:
+        result = compiled.evaluate(payload, request.headers, query_params(request.query_string))
+    except Exception:
+        # Fail open: an accepted event can be inspected and replayed; a dropped one is gone.
+        logger.exception("filter evaluation failed for version %s; accepting the request", version.pk)
+        return None
+    if result.passed:
+        return None
+    return result.failed_condition or {"message": "the filters did not pass"}
 
 
 def _capture(trigger: WebhookTrigger, request: InboundRequest, body: bytes) -> Response | None:

@@ -26,6 +26,8 @@ class WebhookTrigger(models.Model):
     payload_kind = models.CharField(max_length=20, choices=PayloadKind.choices, default=PayloadKind.NONE)
     payload_schema_json = models.TextField(blank=True, default="")
     payload_samples_json = models.TextField(blank=True, default="")
+    # Which requests start a run (triggers/filters.py); null passes everything.
+    filters = models.JSONField(null=True, blank=True)
     # "Listen for a sample": the next request until then is captured as the sample.
     listen_until = models.DateTimeField(null=True, blank=True)
     sample_captured_at = models.DateTimeField(null=True, blank=True)
@@ -40,6 +42,7 @@ class DeliveryOutcome(models.TextChoices):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     CAPTURED = "captured", "captured as a sample"
+    FILTERED = "filtered", "filtered out"
 
 
 class Delivery(models.Model):

@@ -17,7 +17,15 @@ class TriggerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookTrigger
-        fields = ["id", "webhook_url", "payload_schema", "key_rotated_at", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "webhook_url",
+            "payload_schema",
+            "filters",
+            "key_rotated_at",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_webhook_url(self, trigger: WebhookTrigger) -> str:
         return trigger_webhook_url(trigger=trigger)

@@ -75,4 +75,4 @@ def trigger_snapshot(*, trigger: WebhookTrigger | None) -> dict[str, Any] | None
     """The part of the trigger's configuration that is frozen when the workflow is published."""
     if trigger is None:
         return None
-    return {"payload_schema": trigger_payload_snapshot(trigger=trigger)}
+    return {"payload_schema": trigger_payload_snapshot(trigger=trigger), "filters": trigger.filters}

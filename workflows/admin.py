@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from workflows.models import Run, Step, StepResult, Workflow, WorkflowVersion
+from workflows.models import Run, Step, StepAttempt, StepResult, Workflow, WorkflowVersion
 
 
 class StepInline(admin.TabularInline):
@@ -87,3 +87,12 @@ class StepResultAdmin(admin.ModelAdmin):
     search_fields = ["name", "error", "run__workflow__name"]
     raw_id_fields = ["run"]
     readonly_fields = StepResultInline.readonly_fields
+
+
+@admin.register(StepAttempt)
+class StepAttemptAdmin(admin.ModelAdmin):
+    list_display = ["id", "step_result", "number", "status", "response_status", "duration_ms", "started_at"]
+    list_filter = ["status", "started_at"]
+    search_fields = ["error", "step_result__name"]
+    raw_id_fields = ["step_result"]
+    readonly_fields = [f.name for f in StepAttempt._meta.fields]

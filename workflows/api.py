@@ -13,11 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from triggers import payload_schema
+from triggers import payload_schema, trigger_filters
+from triggers.filters import FilterError
 from triggers.models import Delivery, WebhookTrigger
 from triggers.serializers import DeliverySerializer, TriggerSerializer
 from triggers.services import trigger_delete, trigger_ensure, trigger_regenerate_key
-from workflows import services
+from workflows import runs, services
 from workflows.models import Run, Step, Workflow
 from workflows.serializers import RunDetailSerializer, RunSerializer, StepSerializer, WorkflowSerializer
 
@@ -105,6 +106,56 @@ class TriggerSchemaView(TriggerView):
         return Response(TriggerSerializer(trigger).data)
 
 
+class TriggerFiltersView(TriggerView):
+    http_method_names = ["put"]
+
+    def put(self, request: Request, workflow_id: int) -> Response:
+        """The body is the filter tree itself; an empty body or ``{}`` removes the filters."""
+        try:
+            trigger, warnings = trigger_filters.trigger_set_filters(
+                trigger=self._trigger(), tree=request.data
+            )
+        except FilterError as exc:
+            return Response(
+                {"error": "filters_invalid", "detail": exc.errors[0]["message"], "errors": exc.errors},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response({**TriggerSerializer(trigger).data, "warnings": warnings})
+
+
+class TriggerFiltersTestView(TriggerView):
+    """Dry run: the result of every condition for a payload, against the draft's filters or given ones."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: Request, workflow_id: int) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        trigger = self._trigger()
+        tree = data.get("filters", trigger.filters)
+        headers, query = data.get("headers") or {}, data.get("query") or {}
+        if not isinstance(headers, dict) or not isinstance(query, dict):
+            return Response(
+                {"error": "validation_failed", "detail": "headers and query must be objects."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            result = trigger_filters.trigger_filters_dry_run(
+                tree=tree, payload=data.get("payload"), headers=headers, query=query
+            )
+        except FilterError as exc:
+            return Response(
+                {"error": "filters_invalid", "detail": exc.errors[0]["message"], "errors": exc.errors},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(
+            {
+                "passed": result.passed,
+                "conditions": result.conditions,
+                "failed_condition": result.failed_condition,
+            }
+        )
+
+
 class TriggerListenView(TriggerView):
     http_method_names = ["get", "post", "delete"]
 
@@ -145,15 +196,39 @@ class WorkflowRunList(generics.ListAPIView, OwnedWorkflowMixin):
         return Run.objects.filter(workflow=self.get_workflow()).select_related("version")
 
 
+def owned_runs(request: Request) -> QuerySet[Run]:
+    return Run.objects.filter(workflow__owner_id=request.user.pk)
+
+
 class RunDetail(generics.RetrieveAPIView):
     serializer_class = RunDetailSerializer
 
     def get_queryset(self) -> QuerySet[Run]:
         return (
-            Run.objects.filter(workflow__owner_id=self.request.user.pk)
+            owned_runs(self.request)
             .select_related("version", "delivery")
-            .prefetch_related("step_results")
+            .prefetch_related("step_results__attempt_log")
         )
+
+
+class RunReplay(APIView):
+    def post(self, request: Request, pk: int) -> Response:
+        run = get_object_or_404(owned_runs(request).select_related("workflow__published_version"), pk=pk)
+        try:
+            replay = runs.run_replay(run=run)
+        except runs.RunActionError as exc:
+            return Response({"error": exc.code, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+        return Response({"run_id": replay.pk, "status": replay.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class RunRetry(APIView):
+    def post(self, request: Request, pk: int) -> Response:
+        run = get_object_or_404(owned_runs(request), pk=pk)
+        try:
+            retried = runs.run_retry(run=run)
+        except runs.RunActionError as exc:
+            return Response({"error": exc.code, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+        return Response({"run_id": retried.pk, "status": retried.status}, status=status.HTTP_202_ACCEPTED)
 
 
 class WorkflowDeliveryList(generics.ListAPIView, OwnedWorkflowMixin):

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from workflows.models import Run, RunStatus
@@ -34,15 +34,22 @@ def run_dispatch_on_commit(*, run_id: int) -> None:
 
 
 def runs_sweep_stale() -> int:
-    """Re-send runs queued too long and runs whose worker's lease ran out; fail runs claimed too often."""
+    """Send runs whose retry is due; re-send runs queued too long and runs whose worker's lease ran out;
+    fail runs claimed too often."""
     now = timezone.now()
     redispatch_before = now - timedelta(seconds=settings.RUN_REDISPATCH_AFTER_SECONDS)
     batch = settings.RUN_SWEEP_BATCH_SIZE
     _fail_poison_runs(now)
+    not_sent_lately = Q(last_dispatched_at__isnull=True) | Q(last_dispatched_at__lt=redispatch_before)
     stale = Run.objects.filter(
-        Q(status=RunStatus.QUEUED, created_at__lt=redispatch_before)
-        | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
-    ).filter(Q(last_dispatched_at__isnull=True) | Q(last_dispatched_at__lt=redispatch_before))
+        (Q(status=RunStatus.QUEUED, created_at__lt=redispatch_before) & not_sent_lately)
+        | (Q(status=RunStatus.RUNNING, lease_expires_at__lt=now) & not_sent_lately)
+        # A retry that has come due: sent once when due, and again later if that message was lost.
+        | (
+            Q(status=RunStatus.WAITING, due_at__lte=now)
+            & (not_sent_lately | Q(last_dispatched_at__lt=F("due_at")))
+        )
+    )
     ids = list(stale.order_by("created_at").values_list("id", flat=True)[:batch])
     if not ids:
         return 0

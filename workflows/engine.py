@@ -1,35 +1,53 @@
-"""Executing a run: claim it, run the steps of its version in order, record every step.
+"""Executing a run: claim it, run the steps of its version in order, record every attempt.
 
 Safe to call twice for the same run: only one caller wins the claim, and a run taken over after a
-worker died skips the steps that already succeeded.
+worker died skips the steps that already succeeded. A step that failed in a way a retry can fix parks
+the run as ``waiting`` with a due time in the database; the sweeper wakes it when it is due, so no
+retry ever rides on a long broker countdown (which Redis can deliver twice).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from actions.registry import ConfigError, StepContext, StepOutcome, get_action
+from actions.registry import ConfigError, Sent, StepContext, StepFailed, get_action
 from orchestrator.jsonsafe import json_safe
 from triggers.payload import trigger_data
-from workflows.models import Run, RunStatus, StepResult, StepStatus
+from workflows.models import AttemptStatus, Run, RunStatus, StepAttempt, StepResult, StepStatus
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class _StepEnd:
+    """How a step ended for now: done (succeeded or not), or waiting until ``due``."""
+
+    succeeded: bool
+    output: dict[str, Any] | None = None
+    error: str = ""
+    due: datetime | None = None
+
+
 def run_claim(*, run_id: int) -> tuple[Run, uuid.UUID] | None:
-    """Take the run if it is queued, or running under an expired lease. One row changes, or none."""
+    """Take the run if it is queued, due, or running under an expired lease. One row changes, or none."""
     now = timezone.now()
     token = uuid.uuid4()
     claimed = (
         Run.objects.filter(id=run_id)
-        .filter(Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now))
+        .filter(
+            Q(status=RunStatus.QUEUED)
+            | Q(status=RunStatus.WAITING, due_at__lte=now)
+            | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+        )
         .filter(claims__lt=settings.RUN_MAX_CLAIMS)
         .update(
             status=RunStatus.RUNNING,
@@ -37,6 +55,7 @@ def run_claim(*, run_id: int) -> tuple[Run, uuid.UUID] | None:
             claims=F("claims") + 1,
             started_at=Coalesce(F("started_at"), now),
             lease_expires_at=now + timedelta(seconds=settings.RUN_LEASE_GRACE_SECONDS),
+            due_at=None,
         )
     )
     if not claimed:
@@ -45,50 +64,90 @@ def run_claim(*, run_id: int) -> tuple[Run, uuid.UUID] | None:
 
 
 def run_execute(*, run_id: int) -> str | None:
-    """Claim and execute the run; returns its final status, or None if another worker has it."""
+    """Claim and execute the run; returns its status after this pass, or None if it was not ours."""
     claim = run_claim(run_id=run_id)
     if claim is None:
-        logger.info("run %s not claimed: finished, or another worker holds it", run_id)
+        logger.info("run %s not claimed: finished, not due, or another worker holds it", run_id)
         return None
     run, token = claim
     context = StepContext(
         run_id=run.pk, workflow_name=run.workflow.name, trigger=trigger_data(delivery=run.delivery)
     )
     previous = {r.position: r for r in run.step_results.all()}
+    failures: list[str] = []
     for position, step in enumerate(run.version.steps):
         prior = previous.get(position)
-        if prior is not None and prior.status == StepStatus.SUCCEEDED:
+        if prior is not None and prior.status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
+            # Done in an earlier pass: a failure that was allowed to continue stays a failure.
+            if prior.status == StepStatus.FAILED:
+                failures.append(f"step {step['name']!r} failed: {prior.error}")
             context.steps[step["name"]] = {"response": prior.output}
             continue
-        outcome = _run_step(run, token, position, step, context, prior)
-        if outcome is None:
+        end = _run_step(run, token, position, step, context, prior)
+        if end is None:
             return None  # lease lost to another worker: it owns the run now
-        if not outcome.succeeded:
-            return _finish(run, token, RunStatus.FAILED, f"step {step['name']!r} failed: {outcome.error}")
-        context.steps[step["name"]] = {"response": outcome.output}
+        if end.due is not None:
+            return _park(run, token, end.due)
+        context.steps[step["name"]] = {"response": end.output}
+        if not end.succeeded:
+            failures.append(f"step {step['name']!r} failed: {end.error}")
+            if not step["config"].get("continue_on_failure"):
+                return _finish(run, token, RunStatus.FAILED, failures[-1])
+    if failures:
+        return _finish(run, token, RunStatus.SUCCEEDED, "; ".join(failures))
     return _finish(run, token, RunStatus.SUCCEEDED, "")
 
 
 def _run_step(
     run: Run, token: uuid.UUID, position: int, step: dict, context: StepContext, prior: StepResult | None
-) -> StepOutcome | None:
+) -> _StepEnd | None:
+    result = prior or StepResult(
+        run=run,
+        position=position,
+        name=step["name"],
+        type=step["type"],
+        idempotency_key=f"msg_{uuid.uuid4().hex}",
+    )
     try:
         action = get_action(step["type"])
         config = action.validate_config(step["config"])
+        policy = action.retry_policy(config)
     except ConfigError as exc:
-        outcome = StepOutcome(succeeded=False, input={}, error=f"invalid configuration: {exc}")
-        _record(run, position, step, prior, outcome)
-        return outcome
+        return _end_step(result, _StepEnd(False, error=f"invalid configuration: {exc}"))
     if not _renew_lease(run, token, action.timeout_seconds(config)):
         return None
-    result = _record_start(run, position, step, prior)
     try:
-        outcome = action.execute(config, context)
-    except Exception as exc:  # a bug in an action must fail the step visibly, not leave it running
+        prepared = action.prepare(config, context)
+    except StepFailed as exc:
+        return _end_step(result, _StepEnd(False, error=str(exc)))
+    attempt = _record_attempt_start(result, prepared.record)
+    try:
+        sent = action.send(prepared, idempotency_key=result.idempotency_key)
+    except Exception as exc:  # a bug in an action must fail the step visibly, not leave it sending
         logger.exception("step %s of run %s raised", step["name"], run.pk)
-        outcome = StepOutcome(succeeded=False, input={}, error=f"internal error: {type(exc).__name__}")
-    _record_end(result, outcome)
-    return outcome
+        sent = Sent(succeeded=False, error=f"internal error: {type(exc).__name__}")
+    end = _plan(result, attempt, sent, policy)
+    _record_attempt_end(attempt, sent, end.due)
+    return _end_step(result, end)
+
+
+def _plan(result: StepResult, attempt: StepAttempt, sent: Sent, policy: Any) -> _StepEnd:
+    if sent.succeeded:
+        return _StepEnd(True, output=sent.output)
+    first = result.first_attempt_at or attempt.started_at
+    elapsed = (timezone.now() - first).total_seconds()
+    delay = policy.plan(
+        attempt.number - result.attempts_before_retry,
+        status=sent.status,
+        retryable_error=sent.retryable if sent.status is None else None,
+        elapsed=elapsed,
+        retry_after=sent.retry_after,
+    )
+    if delay is None:
+        return _StepEnd(False, output=sent.output, error=sent.error)
+    return _StepEnd(
+        False, output=sent.output, error=sent.error, due=timezone.now() + timedelta(seconds=delay)
+    )
 
 
 def _renew_lease(run: Run, token: uuid.UUID, step_timeout: float) -> bool:
@@ -96,29 +155,54 @@ def _renew_lease(run: Run, token: uuid.UUID, step_timeout: float) -> bool:
     return bool(Run.objects.filter(id=run.pk, claim_token=token).update(lease_expires_at=lease))
 
 
-def _record_start(run: Run, position: int, step: dict, prior: StepResult | None) -> StepResult:
-    """Written before the step acts, so a step cut short by a dead worker still shows that it began."""
-    result = prior or StepResult(run=run, position=position, name=step["name"], type=step["type"])
+def _record_attempt_start(result: StepResult, request: dict[str, Any]) -> StepAttempt:
+    """Written before the request is sent, so a try cut short by a dead worker still shows."""
+    now = timezone.now()
     result.status = StepStatus.RUNNING
     result.attempts += 1
-    result.started_at = timezone.now()
-    result.finished_at = None
-    result.error = ""
+    result.started_at = result.started_at or now
+    result.first_attempt_at = result.first_attempt_at or now
+    result.next_attempt_at = None
+    result.input = json_safe(request)
     result.save()
-    return result
+    # The counter is saved before the row is made, so a number is never reused, even by a try whose
+    # worker died in between.
+    return StepAttempt.objects.create(
+        step_result=result, number=result.attempts, request=json_safe(request), started_at=now
+    )
 
 
-def _record_end(result: StepResult, outcome: StepOutcome) -> None:
-    result.status = StepStatus.SUCCEEDED if outcome.succeeded else StepStatus.FAILED
-    result.input = json_safe(outcome.input)
-    result.output = json_safe(outcome.output)
-    result.error = outcome.error
-    result.finished_at = timezone.now()
+def _record_attempt_end(attempt: StepAttempt, sent: Sent, retry_at: datetime | None) -> None:
+    output = sent.output or {}
+    attempt.status = AttemptStatus.SUCCEEDED if sent.succeeded else AttemptStatus.FAILED
+    attempt.response_status = sent.status
+    attempt.response_headers = json_safe(output.get("headers"))
+    attempt.response_body = json_safe(output.get("body") or "")
+    attempt.response_truncated = bool(output.get("body_truncated"))
+    attempt.duration_ms = sent.duration_ms
+    attempt.error = sent.error
+    attempt.retry_at = retry_at
+    attempt.finished_at = timezone.now()
+    attempt.save()
+
+
+def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
+    if end.due is not None:
+        result.status, result.next_attempt_at = StepStatus.WAITING, end.due
+    else:
+        result.status = StepStatus.SUCCEEDED if end.succeeded else StepStatus.FAILED
+        result.finished_at = timezone.now()
+    result.output = json_safe(end.output)
+    result.error = end.error
     result.save()
+    return end
 
 
-def _record(run: Run, position: int, step: dict, prior: StepResult | None, outcome: StepOutcome) -> None:
-    _record_end(_record_start(run, position, step, prior), outcome)
+def _park(run: Run, token: uuid.UUID, due: datetime) -> str | None:
+    parked = Run.objects.filter(id=run.pk, claim_token=token, status=RunStatus.RUNNING).update(
+        status=RunStatus.WAITING, due_at=due, lease_expires_at=None, claim_token=None
+    )
+    return RunStatus.WAITING if parked else None
 
 
 def _finish(run: Run, token: uuid.UUID, status: str, error: str) -> str | None:

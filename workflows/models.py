@@ -76,8 +76,12 @@ class Step(models.Model):
 class RunStatus(models.TextChoices):
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting", "waiting to retry a step"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 class Run(models.Model):
@@ -99,6 +103,8 @@ class Run(models.Model):
     claims = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_dispatched_at = models.DateTimeField(null=True, blank=True)
+    # A waiting run's next attempt is due then: retries wait in the database, not in the broker.
+    due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -106,7 +112,7 @@ class Run(models.Model):
             # Only unfinished runs are swept; the partial index stays small however many runs finish.
             models.Index(
                 fields=["status", "created_at"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=Q(status__in=["queued", "running", "waiting"]),
                 name="run_unfinished",
             ),
         ]
@@ -121,6 +127,7 @@ class Run(models.Model):
 
 class StepStatus(models.TextChoices):
     RUNNING = "running"
+    WAITING = "waiting", "waiting to retry"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -137,6 +144,12 @@ class StepResult(models.Model):
     input = models.JSONField(default=dict, blank=True)
     output = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # The same key on every attempt of this step, so that receivers can drop duplicates.
+    idempotency_key = models.CharField(max_length=64, blank=True, default="")
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Attempts made before the last manual retry: a retried step gets a fresh retry budget.
+    attempts_before_retry = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -146,3 +159,37 @@ class StepResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run}: {self.name} ({self.status})"
+
+
+class AttemptStatus(models.TextChoices):
+    SENDING = "sending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class StepAttempt(models.Model):
+    """One try of a step: written before the request is sent, completed when the answer (or the error)
+    is known. A row left ``sending`` is a try whose worker died mid-request."""
+
+    step_result = models.ForeignKey(StepResult, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=AttemptStatus.choices, default=AttemptStatus.SENDING)
+    request = models.JSONField(default=dict, blank=True, help_text="As sent, secrets masked.")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(null=True, blank=True)
+    response_body = models.TextField(blank=True, default="")
+    response_truncated = models.BooleanField(default=False)
+    duration_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="When the next attempt is due, if any.")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["step_result", "number"], name="attempt_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} of {self.step_result}"

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from actions.registry import ConfigError, action_choices
 from triggers.serializers import TriggerSerializer
-from workflows.models import Run, Step, StepResult, Workflow
+from workflows.models import Run, Step, StepAttempt, StepResult, Workflow
 from workflows.services import step_validate, workflow_has_unpublished_changes
 
 
@@ -81,7 +81,28 @@ class WorkflowSerializer(serializers.ModelSerializer):
         return TriggerSerializer(trigger).data if trigger is not None else None
 
 
+class StepAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StepAttempt
+        fields = [
+            "number",
+            "status",
+            "request",
+            "response_status",
+            "response_headers",
+            "response_body",
+            "response_truncated",
+            "duration_ms",
+            "error",
+            "retry_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
 class StepResultSerializer(serializers.ModelSerializer):
+    attempt_log = StepAttemptSerializer(many=True, read_only=True)
+
     class Meta:
         model = StepResult
         fields = [
@@ -90,11 +111,14 @@ class StepResultSerializer(serializers.ModelSerializer):
             "type",
             "status",
             "attempts",
+            "idempotency_key",
             "input",
             "output",
             "error",
+            "next_attempt_at",
             "started_at",
             "finished_at",
+            "attempt_log",
         ]
 
 
@@ -114,6 +138,7 @@ class RunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "due_at",
         ]
 
 
