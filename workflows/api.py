@@ -3,16 +3,20 @@ Everything is looked up through the requesting user's own workflows: another use
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from rest_framework import generics, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from actions.registry import ConfigError
 from triggers import payload_schema, trigger_filters
 from triggers.filters import FilterError
 from triggers.models import Delivery, WebhookTrigger
@@ -21,6 +25,14 @@ from triggers.services import trigger_delete, trigger_ensure, trigger_regenerate
 from workflows import runs, services
 from workflows.models import Run, Step, Workflow
 from workflows.serializers import RunDetailSerializer, RunSerializer, StepSerializer, WorkflowSerializer
+
+
+@contextmanager
+def config_errors_as_400() -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        raise ValidationError({"config": exc.fields}) from None
 
 
 def owned_workflows(request: Request) -> QuerySet[Workflow]:
@@ -183,10 +195,14 @@ class StepViewSet(viewsets.ModelViewSet, OwnedWorkflowMixin):
         return {**super().get_serializer_context(), "workflow": self.get_workflow()}
 
     def perform_create(self, serializer: Any) -> None:
-        serializer.instance = services.step_create(workflow=self.get_workflow(), **serializer.validated_data)
+        with config_errors_as_400():
+            serializer.instance = services.step_create(
+                workflow=self.get_workflow(), **serializer.validated_data
+            )
 
     def perform_update(self, serializer: Any) -> None:
-        serializer.instance = services.step_update(step=serializer.instance, **serializer.validated_data)
+        with config_errors_as_400():
+            serializer.instance = services.step_update(step=serializer.instance, **serializer.validated_data)
 
 
 class WorkflowRunList(generics.ListAPIView, OwnedWorkflowMixin):

@@ -110,7 +110,7 @@ def _run_step(
     )
     try:
         action = get_action(step["type"])
-        config = action.validate_config(step["config"])
+        config = action.validate_config(action.open_config(step["config"]))
         policy = action.retry_policy(config)
     except ConfigError as exc:
         return _end_step(result, _StepEnd(False, error=f"invalid configuration: {exc}"))

@@ -4,10 +4,10 @@ from typing import Any
 
 from rest_framework import serializers
 
-from actions.registry import ConfigError, action_choices
+from actions.registry import action_choices
 from triggers.serializers import TriggerSerializer
 from workflows.models import Run, Step, StepAttempt, StepResult, Workflow
-from workflows.services import step_validate, workflow_has_unpublished_changes
+from workflows.services import step_public_config, workflow_has_unpublished_changes
 
 
 class StepSerializer(serializers.ModelSerializer):
@@ -35,15 +35,17 @@ class StepSerializer(serializers.ModelSerializer):
         return name
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        type_ = attrs.get("type", getattr(self.instance, "type", None))
-        config = attrs.get("config", getattr(self.instance, "config", None))
-        if type_ is None:
+        # The configuration is checked by the step services, which also seal its secrets.
+        if self.instance is None and "type" not in attrs:
             raise serializers.ValidationError({"type": "This field is required."})
-        try:
-            attrs["config"] = step_validate(type=type_, config=config if config is not None else {})
-        except ConfigError as exc:
-            raise serializers.ValidationError({"config": exc.fields}) from None
+        if self.instance is None and "config" not in attrs:
+            attrs["config"] = {}
         return attrs
+
+    def to_representation(self, instance: Step) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["config"] = step_public_config(step_type=instance.type, config=instance.config)
+        return data
 
 
 class WorkflowSerializer(serializers.ModelSerializer):

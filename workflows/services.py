@@ -50,7 +50,8 @@ def workflow_publish(*, workflow: Workflow, user: User | AnonymousUser) -> Workf
             )
         for index, step in enumerate(snapshot["steps"]):
             try:
-                get_action(step["type"]).validate_config(step["config"])
+                action = get_action(step["type"])
+                action.validate_config(action.open_config(step["config"]))
             except ConfigError as exc:
                 raise PublishError(
                     "step_invalid", f"Step {index + 1} ({step['name']!r}) is invalid: {exc}"
@@ -80,19 +81,40 @@ def step_validate(*, type: str, config: Any) -> dict[str, Any]:
     return get_action(type).validate_config(config)
 
 
+def _sealed_config(type: str, incoming: Any, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate and store: masked secrets keep their stored values, secrets are encrypted at rest."""
+    action = get_action(type)
+    return action.seal_config(action.validate_config(action.merge_config(previous, incoming)))
+
+
 def step_create(
     *, workflow: Workflow, name: str, type: str, config: Any, position: int | None = None
 ) -> Step:
-    clean = step_validate(type=type, config=config)
+    sealed = _sealed_config(type, config, None)
     if position is None:
         position = (workflow.steps.aggregate(p=Max("position"))["p"] or 0) + 1
-    return Step.objects.create(workflow=workflow, name=name, type=type, config=clean, position=position)
+    return Step.objects.create(workflow=workflow, name=name, type=type, config=sealed, position=position)
 
 
 def step_update(*, step: Step, **fields: Any) -> Step:
-    for name in ("name", "type", "position", "config"):
+    """Change a step. A config sent with its secrets masked (as the API shows it) keeps them."""
+    old_type, old_config = step.type, step.config
+    for name in ("name", "type", "position"):
         if name in fields:
             setattr(step, name, fields[name])
-    step.config = step_validate(type=step.type, config=step.config)
+    if "config" in fields:
+        previous = old_config if step.type == old_type else None
+        step.config = _sealed_config(step.type, fields["config"], previous)
+    elif step.type != old_type:
+        # The new type must accept the old configuration (its secrets in the clear, to re-seal them).
+        step.config = _sealed_config(step.type, get_action(old_type).open_config(old_config), None)
     step.save()
     return step
+
+
+def step_public_config(*, step_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration as the API and the admin show it: secrets masked."""
+    try:
+        return get_action(step_type).public_config(config)
+    except ConfigError:
+        return config
