@@ -1,14 +1,29 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 
 from workflows.models import Run, Step, StepAttempt, StepResult, Workflow, WorkflowVersion
+from workflows.services import step_public_config
 
 
-class StepInline(admin.TabularInline):
+class PublicConfigMixin:
+    """Step configs hold encrypted secrets: the admin shows them masked and never edits them raw
+    (an edit here would bypass validation and encryption; use the API or the UI)."""
+
+    @admin.display(description="config")
+    def config_shown(self, step: Step) -> str:
+        return json.dumps(
+            step_public_config(step_type=step.type, config=step.config), indent=2, ensure_ascii=False
+        )
+
+
+class StepInline(PublicConfigMixin, admin.TabularInline):
     model = Step
     extra = 0
-    fields = ["position", "name", "type", "config"]
+    fields = ["position", "name", "type", "config_shown"]
+    readonly_fields = ["config_shown"]
 
 
 @admin.register(Workflow)
@@ -29,11 +44,13 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(admin.ModelAdmin):
+class StepAdmin(PublicConfigMixin, admin.ModelAdmin):
     list_display = ["id", "workflow", "position", "name", "type"]
     list_filter = ["type"]
     search_fields = ["name", "workflow__name"]
     raw_id_fields = ["workflow"]
+    fields = ["workflow", "position", "name", "type", "config_shown"]
+    readonly_fields = ["type", "config_shown"]
 
 
 class StepResultInline(admin.TabularInline):

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.support.builders import create_workflow, webhook_path
+from tests.support.builders import create_workflow, http_step, webhook_path
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +46,18 @@ def test_every_changelist_and_change_page_renders_without_the_key(
             assert page.status_code == 200, f"{base}{obj.pk}"
             assert key not in page.content.decode()
         assert key not in staff.get(base).content.decode()
+
+
+def test_step_secrets_are_masked_in_the_admin(staff: Client, alice_api: APIClient) -> None:
+    step = http_step("http://127.0.0.1:9/", auth={"kind": "bearer", "token": "tok-admin-3"})
+    workflow = create_workflow(alice_api, steps=[step])
+    for url in (
+        f"/admin/workflows/step/{workflow['steps'][0]['id']}/change/",
+        f"/admin/workflows/workflow/{workflow['id']}/change/",
+    ):
+        page = staff.get(url).content.decode()
+        assert "tok-admin-3" not in page
+        assert "••••••••" in page
 
 
 def test_the_trigger_page_shows_a_masked_key(staff: Client, alice_api: APIClient) -> None:
