@@ -50,3 +50,24 @@ def test_a_rejected_webhook_logs_no_key(alice_api: APIClient, client: Client, co
     logged = console.getvalue()
     assert "Unprocessable Entity: /hooks/" in logged  # the request was logged ...
     assert key not in logged  # ... without its key
+
+
+def test_gunicorns_access_log_redacts_the_key() -> None:
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from orchestrator.gunicorn_logging import RedactingLogger
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/hooks/abc/SECRETKEY123",
+        "PATH_INFO": "/hooks/abc/SECRETKEY123",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "QUERY_STRING": "",
+    }
+    response = SimpleNamespace(status="202 Accepted", sent=10, headers=[])
+    atoms = RedactingLogger(Config()).atoms(response, SimpleNamespace(headers=[]), environ, timedelta(0))
+    assert atoms["r"] == "POST /hooks/abc/[redacted] HTTP/1.1"
+    assert "SECRETKEY123" not in str(atoms)
