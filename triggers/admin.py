@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from orchestrator.crypto import mask
-from triggers.models import Delivery, WebhookTrigger
+from triggers.models import Delivery, DeliveryKey, WebhookTrigger
 
 
 @admin.register(WebhookTrigger)
@@ -53,3 +53,12 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         return False
+
+
+@admin.register(DeliveryKey)
+class DeliveryKeyAdmin(admin.ModelAdmin):
+    list_display = ["id", "trigger", "key", "run", "expires_at"]
+    search_fields = ["key", "trigger__public_id"]
+    list_filter = ["expires_at"]
+    raw_id_fields = ["trigger", "run"]
+    readonly_fields = ["trigger", "key", "run", "expires_at"]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from orchestrator.jsonsafe import json_safe
+from triggers.dedupe import Duplicate, dedupe_claim, dedupe_key
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from triggers.parsing import PayloadError, is_empty_body, parse_payload
 from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
@@ -126,8 +127,7 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
             detail={"failed_condition": json_safe(filtered)},
         ).save()
         return Response(200, {"status": "filtered", "detail": filtered.get("message", "")})
-    run = _accept(trigger, request, body)
-    return Response(202, {"run_id": run.pk, "status": "queued"})
+    return _accept(trigger, version, request, body, payload)
 
 
 def _check_request(request: InboundRequest) -> None:
@@ -276,12 +276,26 @@ def _log_rejection(
     ).save()
 
 
-def _accept(trigger: WebhookTrigger, request: InboundRequest, body: bytes) -> Run:
-    version = trigger.workflow.published_version
-    assert version is not None
-    with transaction.atomic():
-        delivery = _delivery(trigger, request, body, outcome=DeliveryOutcome.ACCEPTED, status_code=202)
-        delivery.save()
-        run = Run.objects.create(workflow_id=trigger.workflow_id, version=version, delivery=delivery)
-        run_dispatch_on_commit(run_id=run.pk)
-    return run
+def _accept(
+    trigger: WebhookTrigger, version: WorkflowVersion, request: InboundRequest, body: bytes, payload: Any
+) -> Response:
+    """Commit the delivery and its queued run together; a repeated delivery id gets the first run."""
+    dedupe = (version.snapshot.get("trigger") or {}).get("dedupe")
+    key = dedupe_key(config=dedupe, headers=request.headers, query=query_params(request.query_string),
+                     payload=payload)  # fmt: skip
+    try:
+        with transaction.atomic():
+            delivery = _delivery(trigger, request, body, outcome=DeliveryOutcome.ACCEPTED, status_code=202)
+            delivery.save()
+            run = Run.objects.create(workflow_id=trigger.workflow_id, version=version, delivery=delivery)
+            if key and dedupe:
+                dedupe_claim(trigger_id=trigger.pk, key=key, run_id=run.pk, window_seconds=dedupe["window"])
+            run_dispatch_on_commit(run_id=run.pk)
+    except Duplicate as duplicate:
+        detail = {"detail": "a delivery with this id was accepted before", "key": duplicate.key,
+                  "original_run": duplicate.run_id}  # fmt: skip
+        _delivery(
+            trigger, request, body, outcome=DeliveryOutcome.DUPLICATE, status_code=200, detail=detail
+        ).save()
+        return Response(200, {"run_id": duplicate.run_id, "status": "duplicate"})
+    return Response(202, {"run_id": run.pk, "status": "queued"})

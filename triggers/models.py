@@ -28,6 +28,10 @@ class WebhookTrigger(models.Model):
     payload_samples_json = models.TextField(blank=True, default="")
     # Which requests start a run (triggers/filters.py); null passes everything.
     filters = models.JSONField(null=True, blank=True)
+    # Deduplication on the sender's delivery id (triggers/dedupe.py): a field path such as
+    # "headers.X-Request-Id" or "event.id"; empty means the usual headers. A window of 0 turns it off.
+    dedupe_field = models.CharField(max_length=200, blank=True, default="")
+    dedupe_window_seconds = models.PositiveIntegerField(default=24 * 3600)
     # "Listen for a sample": the next request until then is captured as the sample.
     listen_until = models.DateTimeField(null=True, blank=True)
     sample_captured_at = models.DateTimeField(null=True, blank=True)
@@ -43,6 +47,7 @@ class DeliveryOutcome(models.TextChoices):
     REJECTED = "rejected"
     CAPTURED = "captured", "captured as a sample"
     FILTERED = "filtered", "filtered out"
+    DUPLICATE = "duplicate", "duplicate of an earlier delivery"
 
 
 class Delivery(models.Model):
@@ -74,3 +79,20 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"Delivery {self.pk} {self.outcome} {self.status_code}"
+
+
+class DeliveryKey(models.Model):
+    """A sender's delivery id, seen on a trigger: the unique constraint is what makes 100 concurrent
+    copies of one event start exactly one run."""
+
+    trigger = models.ForeignKey(WebhookTrigger, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    run = models.ForeignKey("workflows.Run", on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trigger", "key"], name="delivery_key_unique")]
+        indexes = [models.Index(fields=["expires_at"], name="delivery_key_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.key} → run {self.run_id}"

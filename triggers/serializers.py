@@ -22,6 +22,8 @@ class TriggerSerializer(serializers.ModelSerializer):
             "webhook_url",
             "payload_schema",
             "filters",
+            "dedupe_field",
+            "dedupe_window_seconds",
             "key_rotated_at",
             "created_at",
             "updated_at",

@@ -11,7 +11,10 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
+from actions.registry import ConfigError
 from orchestrator.crypto import decrypt, encrypt, secret_digest
+from triggers.dedupe import dedupe_snapshot
+from triggers.filter_paths import PathError, parse_field
 from triggers.models import WebhookTrigger
 from triggers.payload_schema import trigger_payload_snapshot
 from workflows.models import Workflow
@@ -75,4 +78,36 @@ def trigger_snapshot(*, trigger: WebhookTrigger | None) -> dict[str, Any] | None
     """The part of the trigger's configuration that is frozen when the workflow is published."""
     if trigger is None:
         return None
-    return {"payload_schema": trigger_payload_snapshot(trigger=trigger), "filters": trigger.filters}
+    return {
+        "payload_schema": trigger_payload_snapshot(trigger=trigger),
+        "filters": trigger.filters,
+        "dedupe": dedupe_snapshot(field=trigger.dedupe_field, window_seconds=trigger.dedupe_window_seconds),
+    }
+
+
+MAX_DEDUPE_WINDOW = 30 * 24 * 3600
+
+
+def trigger_update_settings(*, trigger: WebhookTrigger, changes: dict[str, Any]) -> WebhookTrigger:
+    """Change the trigger's own settings (part of the draft); ConfigError keyed by field."""
+    errors: dict[str, str] = {}
+    unknown = set(changes) - {"dedupe_field", "dedupe_window_seconds"}
+    errors.update({name: "unknown or read-only field" for name in sorted(unknown)})
+    field = changes.get("dedupe_field", trigger.dedupe_field)
+    if not isinstance(field, str):
+        errors["dedupe_field"] = "must be a field path such as headers.X-Request-Id or event.id"
+    elif field:
+        try:
+            parse_field(field)
+        except PathError as exc:
+            errors["dedupe_field"] = str(exc)
+    window = changes.get("dedupe_window_seconds", trigger.dedupe_window_seconds)
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= MAX_DEDUPE_WINDOW:
+        errors["dedupe_window_seconds"] = (
+            f"must be a whole number of seconds from 0 (off) to {MAX_DEDUPE_WINDOW}"
+        )
+    if errors:
+        raise ConfigError(errors)
+    trigger.dedupe_field, trigger.dedupe_window_seconds = field, window
+    trigger.save(update_fields=["dedupe_field", "dedupe_window_seconds", "updated_at"])
+    return trigger

@@ -21,18 +21,18 @@ from triggers import payload_schema, trigger_filters
 from triggers.filters import FilterError
 from triggers.models import Delivery, WebhookTrigger
 from triggers.serializers import DeliverySerializer, TriggerSerializer
-from triggers.services import trigger_delete, trigger_ensure, trigger_regenerate_key
+from triggers.services import trigger_delete, trigger_ensure, trigger_regenerate_key, trigger_update_settings
 from workflows import runs, services
 from workflows.models import Run, Step, Workflow
 from workflows.serializers import RunDetailSerializer, RunSerializer, StepSerializer, WorkflowSerializer
 
 
 @contextmanager
-def config_errors_as_400() -> Iterator[None]:
+def config_errors_as_400(field: str | None = "config") -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        raise ValidationError({"config": exc.fields}) from None
+        raise ValidationError({field: exc.fields} if field else exc.fields) from None
 
 
 def owned_workflows(request: Request) -> QuerySet[Workflow]:
@@ -84,6 +84,12 @@ class TriggerView(OwnedWorkflowMixin):
     def put(self, request: Request, workflow_id: int) -> Response:
         trigger, created = trigger_ensure(workflow=self.get_workflow())
         return Response(TriggerSerializer(trigger).data, status=201 if created else 200)
+
+    def patch(self, request: Request, workflow_id: int) -> Response:
+        changes = request.data if isinstance(request.data, dict) else {}
+        with config_errors_as_400(field=None):
+            trigger = trigger_update_settings(trigger=self._trigger(), changes=dict(changes))
+        return Response(TriggerSerializer(trigger).data)
 
     def delete(self, request: Request, workflow_id: int) -> Response:
         trigger_delete(trigger=self._trigger())
