@@ -23,7 +23,7 @@ def workflow(alice_api: APIClient) -> dict[str, Any]:
     return create_workflow(alice_api)
 
 
-def post(client: Client, workflow: dict[str, Any], **headers: str) -> Any:
+def post(client: Client, workflow: dict[str, Any], **headers: Any) -> Any:
     return client.generic("POST", webhook_path(workflow), **headers)
 
 
