@@ -20,3 +20,6 @@ def _schedule_sweeper(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         settings.RUN_SWEEP_INTERVAL_SECONDS, sender.signature("workflows.sweep_stale_runs"), name="sweep"
     )
+    sender.add_periodic_task(
+        settings.RETENTION_INTERVAL_SECONDS, sender.signature("workflows.purge_history"), name="retention"
+    )

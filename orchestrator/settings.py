@@ -134,6 +134,13 @@ HTTP_ACTION_STORED_BODY_BYTES = env_int("HTTP_ACTION_STORED_BODY_BYTES", 20 * 10
 OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS", [])
 HTTP_USER_AGENT = env_str("HTTP_USER_AGENT", "Orchestrator-Webhooks/0.1")
 
+# --- Retention ---------------------------------------------------------------------------------------
+# Deliveries (with their runs, step results and attempts) older than this are purged by beat, in
+# batches small enough that the receive path never waits on a long delete. 0 keeps everything.
+RETENTION_DAYS = env_int("RETENTION_DAYS", 30, minimum=0)
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+RETENTION_INTERVAL_SECONDS = env_float("RETENTION_INTERVAL_SECONDS", 600, minimum=1)
+
 # --- Celery ---------------------------------------------------------------------------------------
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")
@@ -191,6 +198,8 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workflows import dispatch, engine
+from workflows import dispatch, engine, retention
 
 
 @shared_task(name="workflows.execute_run", acks_late=True, reject_on_worker_lost=True)
@@ -15,3 +15,8 @@ def execute_run(run_id: int) -> None:
 @shared_task(name="workflows.sweep_stale_runs", ignore_result=True)
 def sweep_stale_runs() -> int:
     return dispatch.runs_sweep_stale()
+
+
+@shared_task(name="workflows.purge_history", ignore_result=True)
+def purge_history() -> int:
+    return retention.history_purge()
