@@ -4,14 +4,13 @@ sample, and the validators the receive path uses, compiled once per published ve
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
+from orchestrator.compiled_cache import CompiledCache
 from triggers.models import PayloadKind, WebhookTrigger
 from triggers.preview import preview_tree
 from triggers.schemas import PayloadValidator, SchemaError, check_schema, compile_validator, infer_schema
@@ -114,34 +113,15 @@ def trigger_listen_view(*, trigger: WebhookTrigger) -> dict[str, Any]:
     }
 
 
-# --- Validators, compiled once per schema ---------------------------------------------------------------
+# --- Validators, compiled once per schema text ---------------------------------------------------------
 
-_VALIDATORS: OrderedDict[str, PayloadValidator] = OrderedDict()
-_VALIDATORS_LOCK = threading.Lock()
-_VALIDATORS_MAX = 1024
+_VALIDATORS: CompiledCache[PayloadValidator] = CompiledCache(lambda text: compile_validator(json.loads(text)))
 
 
 def version_validator(*, version: WorkflowVersion) -> PayloadValidator | None:
-    """The version's payload validator, or None when its trigger takes no payload.
-
-    Keyed by the schema's text, not the version's id: the text is what the validator is made from, so
-    an entry can never be stale (ids can come back after a rollback), and identical schemas share one.
-    Hashing the text costs microseconds; compiling it costs milliseconds to seconds.
-    """
+    """The version's payload validator, or None when its trigger takes no payload."""
     snapshot = (version.snapshot.get("trigger") or {}).get("payload_schema")
-    if not snapshot:
-        return None
-    text: str = snapshot["schema"]
-    try:
-        return _VALIDATORS[text]
-    except KeyError:
-        pass
-    validator = compile_validator(json.loads(text))
-    with _VALIDATORS_LOCK:
-        _VALIDATORS[text] = validator
-        while len(_VALIDATORS) > _VALIDATORS_MAX:
-            _VALIDATORS.popitem(last=False)
-    return validator
+    return _VALIDATORS.get(snapshot["schema"]) if snapshot else None
 
 
 def _dump(value: Any) -> str:

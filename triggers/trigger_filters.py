@@ -4,11 +4,10 @@ receive path uses, once per filter tree."""
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qs
 
+from orchestrator.compiled_cache import CompiledCache
 from triggers.filters import CompiledFilter, FilterResult, compile_filter, filter_validate, preview_paths
 from triggers.models import WebhookTrigger
 from triggers.payload_schema import trigger_payload_schema_view
@@ -43,25 +42,10 @@ def _is_active(tree: Any) -> bool:
     return bool(tree) and tree != {"all": []}
 
 
-_COMPILED: OrderedDict[str, CompiledFilter] = OrderedDict()
-_COMPILED_LOCK = threading.Lock()
-_COMPILED_MAX = 1024
+_FILTERS: CompiledCache[CompiledFilter] = CompiledCache(lambda text: compile_filter(json.loads(text)))
 
 
 def version_filter(*, version: WorkflowVersion) -> CompiledFilter | None:
-    """The version's compiled filter, or None when it has none. Keyed by the tree's text, like the
-    schema validators: never stale, shared by identical filters."""
+    """The version's compiled filter, or None when it has none (compiled once per filter text)."""
     tree = (version.snapshot.get("trigger") or {}).get("filters")
-    if not tree:
-        return None
-    text = json.dumps(tree, sort_keys=True)
-    try:
-        return _COMPILED[text]
-    except KeyError:
-        pass
-    compiled = compile_filter(tree)
-    with _COMPILED_LOCK:
-        _COMPILED[text] = compiled
-        while len(_COMPILED) > _COMPILED_MAX:
-            _COMPILED.popitem(last=False)
-    return compiled
+    return _FILTERS.get(json.dumps(tree, sort_keys=True)) if tree else None

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from orchestrator.compiled_cache import CompiledCache
+
+
+def test_each_text_is_built_once_and_the_oldest_entry_goes_first() -> None:
+    built: list[str] = []
+    cache: CompiledCache[str] = CompiledCache(lambda text: built.append(text) or text.upper(), size=2)
+    assert [cache.get("a"), cache.get("a"), cache.get("b")] == ["A", "A", "B"]
+    assert built == ["a", "b"]
+    cache.get("c")  # evicts "a", the oldest
+    cache.get("a")
+    assert built == ["a", "b", "c", "a"]
