@@ -39,6 +39,11 @@ urlpatterns = [
         api.TriggerFiltersTestView.as_view(),
         name="workflow-trigger-filters-test",
     ),
+    path(
+        "workflows/<int:workflow_id>/trigger/signature/",
+        api.TriggerSignatureView.as_view(),
+        name="workflow-trigger-signature",
+    ),
     path("workflows/<int:workflow_id>/steps/", steps, name="workflow-steps"),
     path("workflows/<int:workflow_id>/steps/<int:pk>/", step, name="workflow-step"),
     path("workflows/<int:workflow_id>/runs/", api.WorkflowRunList.as_view(), name="workflow-runs"),

@@ -21,6 +21,7 @@ from triggers.parsing import PayloadError, is_empty_body, parse_payload
 from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
 from triggers.services import trigger_key_matches
 from triggers.trigger_filters import query_params, version_filter
+from triggers.trigger_signature import trigger_check_signature
 from workflows.dispatch import run_dispatch_on_commit
 from workflows.models import Run, WorkflowVersion
 
@@ -96,8 +97,11 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
             # Logged against the real trigger, but answered exactly like an unknown URL: no oracle.
             raise Rejection(404, "invalid_key", NOT_FOUND.body["detail"])
         _check_request(request)
-        if trigger.listen_until is not None and trigger_is_listening(trigger=trigger):
+        if trigger.signature:
             body = _read_body(request)
+            _check_signature(trigger, request, body)
+        if trigger.listen_until is not None and trigger_is_listening(trigger=trigger):
+            body = body or _read_body(request)
             captured = _capture(trigger, request, body)
             if captured is not None:
                 return captured
@@ -208,6 +212,13 @@ def _validate(version: WorkflowVersion, request: InboundRequest, body: bytes) ->
             errors=errors,
         )
     return payload
+
+
+def _check_signature(trigger: WebhookTrigger, request: InboundRequest, body: bytes) -> None:
+    result = trigger_check_signature(trigger=trigger, headers=request.headers, body=body)
+    if result is not None and not result.ok:
+        # The reason helps an honest sender fix its setup and holds no secret and no expected value.
+        raise Rejection(401, "signature_invalid", f"The request's signature was refused: {result.reason}.")
 
 
 def _filter(version: WorkflowVersion, request: InboundRequest, payload: Any) -> dict[str, Any] | None:

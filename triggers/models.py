@@ -28,6 +28,9 @@ class WebhookTrigger(models.Model):
     payload_samples_json = models.TextField(blank=True, default="")
     # Which requests start a run (triggers/filters.py); null passes everything.
     filters = models.JSONField(null=True, blank=True)
+    # Inbound signature check (triggers/inbound_signatures.py), secrets encrypted. Like the key, it
+    # applies at once, not on publish: a security setting must not wait for a release.
+    signature = models.JSONField(null=True, blank=True)
     # Deduplication on the sender's delivery id (triggers/dedupe.py): a field path such as
     # "headers.X-Request-Id" or "event.id"; empty means the usual headers. A window of 0 turns it off.
     dedupe_field = models.CharField(max_length=200, blank=True, default="")

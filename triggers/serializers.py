@@ -7,6 +7,7 @@ from rest_framework import serializers
 from triggers.models import Delivery, WebhookTrigger
 from triggers.payload_schema import trigger_payload_schema_view
 from triggers.services import trigger_webhook_url
+from triggers.trigger_signature import trigger_signature_view
 
 BODY_PREVIEW_BYTES = 64 * 1024
 
@@ -14,6 +15,7 @@ BODY_PREVIEW_BYTES = 64 * 1024
 class TriggerSerializer(serializers.ModelSerializer):
     webhook_url = serializers.SerializerMethodField()
     payload_schema = serializers.SerializerMethodField()
+    signature = serializers.SerializerMethodField()
 
     class Meta:
         model = WebhookTrigger
@@ -22,6 +24,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             "webhook_url",
             "payload_schema",
             "filters",
+            "signature",
             "dedupe_field",
             "dedupe_window_seconds",
             "key_rotated_at",
@@ -31,6 +34,9 @@ class TriggerSerializer(serializers.ModelSerializer):
 
     def get_webhook_url(self, trigger: WebhookTrigger) -> str:
         return trigger_webhook_url(trigger=trigger)
+
+    def get_signature(self, trigger: WebhookTrigger) -> dict[str, Any]:
+        return trigger_signature_view(trigger=trigger)
 
     def get_payload_schema(self, trigger: WebhookTrigger) -> dict[str, Any]:
         return trigger_payload_schema_view(trigger=trigger)

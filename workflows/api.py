@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from actions.registry import ConfigError
-from triggers import payload_schema, trigger_filters
+from triggers import payload_schema, trigger_filters, trigger_signature
 from triggers.filters import FilterError
 from triggers.models import Delivery, WebhookTrigger
 from triggers.serializers import DeliverySerializer, TriggerSerializer
@@ -172,6 +172,15 @@ class TriggerFiltersTestView(TriggerView):
                 "failed_condition": result.failed_condition,
             }
         )
+
+
+class TriggerSignatureView(TriggerView):
+    http_method_names = ["put"]
+
+    def put(self, request: Request, workflow_id: int) -> Response:
+        with config_errors_as_400(field=None):
+            trigger = trigger_signature.trigger_set_signature(trigger=self._trigger(), config=request.data)
+        return Response(TriggerSerializer(trigger).data)
 
 
 class TriggerListenView(TriggerView):
