@@ -44,7 +44,7 @@ def workflow(alice_api: APIClient) -> dict[str, Any]:
 
 
 def post(client: Client, workflow: dict[str, Any], body: bytes, signature: str | None) -> Any:
-    extra = {"HTTP_X_HUB_SIGNATURE_256": signature} if signature else {}
+    extra: dict[str, Any] = {"HTTP_X_HUB_SIGNATURE_256": signature} if signature else {}
     return client.generic("POST", webhook_path(workflow), body, "application/json", **extra)
 
 
