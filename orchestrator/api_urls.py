@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
 from workflows import api
@@ -13,6 +14,7 @@ step = api.StepViewSet.as_view({"get": "retrieve", "patch": "partial_update", "d
 
 urlpatterns = [
     *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("workflows/<int:workflow_id>/trigger/", api.TriggerView.as_view(), name="workflow-trigger"),
     path(
         "workflows/<int:workflow_id>/trigger/regenerate/",

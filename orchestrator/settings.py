@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "orchestrator.accounts",
     "workflows",
     "triggers",
@@ -189,6 +190,28 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "orchestrator.pagination.NewestFirstPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "orchestrator.api_errors.exception_handler",
+    # ASCII JSON: a string with an unpaired surrogate (valid in JSON input, so it can come back in
+    # an echoed error or a stored sample) is written as a \udXXX escape instead of failing to encode.
+    "UNICODE_JSON": False,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI 3 schema of the REST API, served at /api/schema/ (drf-spectacular).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Orchestrator API",
+    "DESCRIPTION": "Webhook-triggered workflows: workflows, their webhook trigger, steps, publishing, "
+    "runs and deliveries. Authenticate with `Authorization: Token <token>` (or `Bearer`).",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The schema describes endpoints, not data: anyone may read it (it holds no secrets).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Three models have a "status" with choices of their own: name each enum after its model's.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "workflows.models.RunStatus",
+        "StepStatusEnum": "workflows.models.StepStatus",
+        "AttemptStatusEnum": "workflows.models.AttemptStatus",
+    },
 }
 
 # --- Security (production hardening is switched on by environment) ---------------------------------

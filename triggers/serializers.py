@@ -42,6 +42,17 @@ class TriggerSerializer(serializers.ModelSerializer):
         return trigger_payload_schema_view(trigger=trigger)
 
 
+class TriggerWithWarningsSerializer(TriggerSerializer):
+    """The answer to setting filters: the trigger, and warnings such as a field the preview does not show."""
+
+    warnings = serializers.ListField(
+        child=serializers.DictField(child=serializers.CharField()), read_only=True
+    )
+
+    class Meta(TriggerSerializer.Meta):
+        fields = [*TriggerSerializer.Meta.fields, "warnings"]
+
+
 class DeliverySerializer(serializers.ModelSerializer):
     run_ids = serializers.SerializerMethodField()
     body = serializers.SerializerMethodField()

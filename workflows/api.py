@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import ProtectedError, QuerySet
 from django.shortcuts import get_object_or_404
-from rest_framework import generics, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,11 +22,80 @@ from actions.registry import ConfigError
 from triggers import payload_schema, trigger_filters, trigger_signature
 from triggers.filters import FilterError
 from triggers.models import Delivery, WebhookTrigger
-from triggers.serializers import DeliverySerializer, TriggerSerializer
-from triggers.services import trigger_delete, trigger_ensure, trigger_regenerate_key, trigger_update_settings
+from triggers.serializers import DeliverySerializer, TriggerSerializer, TriggerWithWarningsSerializer
+from triggers.services import (
+    MAX_DEDUPE_WINDOW,
+    trigger_delete,
+    trigger_ensure,
+    trigger_regenerate_key,
+    trigger_update_settings,
+)
 from workflows import runs, services
 from workflows.models import Run, Step, Workflow
 from workflows.serializers import RunDetailSerializer, RunSerializer, StepSerializer, WorkflowSerializer
+
+# --- OpenAPI descriptions of the views that take or give plain JSON (no serializer of their own) ----------
+
+ERROR = inline_serializer(
+    "Error",
+    {
+        "error": serializers.CharField(help_text="A stable machine-readable code."),
+        "detail": serializers.CharField(help_text="What to do about it."),
+    },
+)
+BAD_REQUEST = OpenApiResponse(ERROR, description="Invalid input; validation errors add 'fields'.")
+NOT_FOUND = OpenApiResponse(ERROR, description="No such object in your account.")
+CONFLICT = OpenApiResponse(ERROR, description="Not possible in the object's current state.")
+TRIGGER_SETTINGS = inline_serializer(
+    "TriggerSettingsRequest",
+    {
+        "dedupe_field": serializers.CharField(
+            required=False, allow_blank=True, help_text="e.g. headers.X-Request-Id or event.id; '' is off."
+        ),
+        "dedupe_window_seconds": serializers.IntegerField(
+            required=False, min_value=0, max_value=MAX_DEDUPE_WINDOW, help_text="0 is off."
+        ),
+    },
+)
+PAYLOAD_SCHEMA_REQUEST = inline_serializer(
+    "PayloadSchemaRequest",
+    {
+        "kind": serializers.ChoiceField(choices=["sample", "json_schema", "none"]),
+        "schema": serializers.JSONField(required=False, help_text="A JSON Schema, for kind json_schema."),
+        "samples": serializers.ListField(
+            child=serializers.JSONField(), required=False, help_text="Up to 20 samples, for kind sample."
+        ),
+    },
+)
+FILTERS_TEST_REQUEST = inline_serializer(
+    "FiltersTestRequest",
+    {
+        "filters": serializers.JSONField(required=False, help_text="Default: the draft's filters."),
+        "payload": serializers.JSONField(required=False),
+        "headers": serializers.DictField(child=serializers.CharField(), required=False),
+        "query": serializers.DictField(required=False),
+    },
+)
+FILTERS_TEST_RESPONSE = inline_serializer(
+    "FiltersTestResult",
+    {
+        "passed": serializers.BooleanField(),
+        "conditions": serializers.ListField(child=serializers.DictField()),
+        "failed_condition": serializers.DictField(allow_null=True),
+    },
+)
+LISTEN_STATE = inline_serializer(
+    "ListenState",
+    {
+        "listening": serializers.BooleanField(),
+        "listen_until": serializers.DateTimeField(allow_null=True),
+        "captured_at": serializers.DateTimeField(allow_null=True),
+        "captured": serializers.JSONField(allow_null=True),
+    },
+)
+RUN_ACCEPTED = inline_serializer(
+    "RunAccepted", {"run_id": serializers.IntegerField(), "status": serializers.CharField()}
+)
 
 
 @contextmanager
@@ -39,11 +110,18 @@ def owned_workflows(request: Request) -> QuerySet[Workflow]:
     return Workflow.objects.filter(owner_id=request.user.pk)
 
 
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The object changed while the request was handled; try again."
+
+
 class OwnedWorkflowMixin(APIView):
     def get_workflow(self) -> Workflow:
         return get_object_or_404(owned_workflows(self.request), pk=self.kwargs["workflow_id"])
 
 
+@extend_schema_view(destroy=extend_schema(responses={204: None, 404: NOT_FOUND, 409: CONFLICT}))
 class WorkflowViewSet(viewsets.ModelViewSet):
     serializer_class = WorkflowSerializer
     http_method_names = ["get", "post", "patch", "delete"]
@@ -59,6 +137,13 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer: Any) -> None:
         serializer.instance = services.workflow_create(owner=self.request.user, **serializer.validated_data)  # type: ignore[arg-type]
 
+    def perform_destroy(self, instance: Workflow) -> None:
+        try:
+            services.workflow_delete(workflow=instance)
+        except ProtectedError:  # a run was accepted in the meantime: the client may simply try again
+            raise Conflict("The workflow received a run while it was being deleted; try again.") from None
+
+    @extend_schema(request=None, responses={200: WorkflowSerializer, 400: BAD_REQUEST, 404: NOT_FOUND})
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str) -> Response:
         workflow = self.get_object()
@@ -68,12 +153,23 @@ class WorkflowViewSet(viewsets.ModelViewSet):
             return Response({"error": exc.code, "detail": exc.detail}, status=status.HTTP_400_BAD_REQUEST)
         return Response(WorkflowSerializer(self.get_object()).data)
 
+    @extend_schema(request=None, responses={200: WorkflowSerializer, 404: NOT_FOUND})
     @action(detail=True, methods=["post"])
     def unpublish(self, request: Request, pk: str) -> Response:
         services.workflow_unpublish(workflow=self.get_object())
         return Response(WorkflowSerializer(self.get_object()).data)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: TriggerSerializer, 404: NOT_FOUND}),
+    put=extend_schema(
+        request=None, responses={200: TriggerSerializer, 201: TriggerSerializer, 404: NOT_FOUND}
+    ),
+    patch=extend_schema(
+        request=TRIGGER_SETTINGS, responses={200: TriggerSerializer, 400: BAD_REQUEST, 404: NOT_FOUND}
+    ),
+    delete=extend_schema(responses={204: None, 404: NOT_FOUND}),
+)
 class TriggerView(OwnedWorkflowMixin):
     def _trigger(self) -> WebhookTrigger:
         return get_object_or_404(WebhookTrigger, workflow=self.get_workflow())
@@ -96,6 +192,7 @@ class TriggerView(OwnedWorkflowMixin):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema_view(post=extend_schema(request=None, responses={200: TriggerSerializer, 404: NOT_FOUND}))
 class TriggerRegenerateView(TriggerView):
     http_method_names = ["post"]
 
@@ -104,6 +201,11 @@ class TriggerRegenerateView(TriggerView):
         return Response(TriggerSerializer(trigger).data)
 
 
+@extend_schema_view(
+    put=extend_schema(
+        request=PAYLOAD_SCHEMA_REQUEST, responses={200: TriggerSerializer, 400: BAD_REQUEST, 404: NOT_FOUND}
+    )
+)
 class TriggerSchemaView(TriggerView):
     http_method_names = ["put"]
 
@@ -124,6 +226,13 @@ class TriggerSchemaView(TriggerView):
         return Response(TriggerSerializer(trigger).data)
 
 
+@extend_schema_view(
+    put=extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: TriggerWithWarningsSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
+        description="The body is the filter tree itself (all/any/not of conditions); {} removes the filters.",
+    )
+)
 class TriggerFiltersView(TriggerView):
     http_method_names = ["put"]
 
@@ -141,6 +250,12 @@ class TriggerFiltersView(TriggerView):
         return Response({**TriggerSerializer(trigger).data, "warnings": warnings})
 
 
+@extend_schema_view(
+    post=extend_schema(
+        request=FILTERS_TEST_REQUEST,
+        responses={200: FILTERS_TEST_RESPONSE, 400: BAD_REQUEST, 404: NOT_FOUND},
+    )
+)
 class TriggerFiltersTestView(TriggerView):
     """Dry run: the result of every condition for a payload, against the draft's filters or given ones."""
 
@@ -174,6 +289,13 @@ class TriggerFiltersTestView(TriggerView):
         )
 
 
+@extend_schema_view(
+    put=extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: TriggerSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
+        description="The inbound signature check: {'scheme': ..., ...}; {'scheme': 'none'} turns it off.",
+    )
+)
 class TriggerSignatureView(TriggerView):
     http_method_names = ["put"]
 
@@ -183,6 +305,11 @@ class TriggerSignatureView(TriggerView):
         return Response(TriggerSerializer(trigger).data)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: LISTEN_STATE, 404: NOT_FOUND}),
+    post=extend_schema(request=None, responses={202: LISTEN_STATE, 404: NOT_FOUND}),
+    delete=extend_schema(request=None, responses={200: LISTEN_STATE, 404: NOT_FOUND}),
+)
 class TriggerListenView(TriggerView):
     http_method_names = ["get", "post", "delete"]
 
@@ -242,6 +369,9 @@ class RunDetail(generics.RetrieveAPIView):
         )
 
 
+@extend_schema_view(
+    post=extend_schema(request=None, responses={202: RUN_ACCEPTED, 404: NOT_FOUND, 409: CONFLICT})
+)
 class RunReplay(APIView):
     def post(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(owned_runs(request).select_related("workflow__published_version"), pk=pk)
@@ -252,6 +382,9 @@ class RunReplay(APIView):
         return Response({"run_id": replay.pk, "status": replay.status}, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(
+    post=extend_schema(request=None, responses={202: RUN_ACCEPTED, 404: NOT_FOUND, 409: CONFLICT})
+)
 class RunRetry(APIView):
     def post(self, request: Request, pk: int) -> Response:
         run = get_object_or_404(owned_runs(request), pk=pk)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework import serializers
@@ -9,10 +10,31 @@ from triggers.serializers import TriggerSerializer
 from workflows.models import Run, Step, StepAttempt, StepResult, Workflow
 from workflows.services import step_public_config, workflow_has_unpublished_changes
 
+MAX_POSITION = 1_000_000_000
+# PostgreSQL's jsonb refuses NUL, and no JSON encoder writes an unpaired surrogate as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_unstorable_text(value: Any) -> bool:
+    """Whether any key or string in a JSON value holds a NUL character or an unpaired surrogate."""
+    stack = [value]
+    while stack:  # without recursion: the value may be any JSON the API was sent
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+    return False
+
 
 class StepSerializer(serializers.ModelSerializer):
     type = serializers.ChoiceField(choices=[])
-    position = serializers.IntegerField(required=False)
+    # Bounded well inside the column's 32-bit range, so that the next step's automatic position
+    # (the highest plus one) still fits: an unbounded integer reached the database and answered 500.
+    position = serializers.IntegerField(required=False, min_value=-MAX_POSITION, max_value=MAX_POSITION)
 
     class Meta:
         model = Step
@@ -33,6 +55,13 @@ class StepSerializer(serializers.ModelSerializer):
                 "Another step of this workflow has this name; names must be unique."
             )
         return name
+
+    def validate_config(self, config: Any) -> Any:
+        if has_unstorable_text(config):
+            raise serializers.ValidationError(
+                "Text in a step's configuration cannot hold NUL characters or unpaired surrogates."
+            )
+        return config
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # The configuration is checked by the step services, which also seal its secrets.

@@ -11,7 +11,7 @@ from django.db.models import Max
 from actions.registry import ConfigError, get_action
 from triggers.models import WebhookTrigger
 from triggers.services import trigger_snapshot
-from workflows.models import Step, Workflow, WorkflowVersion
+from workflows.models import Run, Step, Workflow, WorkflowVersion
 
 
 class PublishError(Exception):
@@ -22,6 +22,15 @@ class PublishError(Exception):
 
 def workflow_create(*, owner: User, name: str, description: str = "") -> Workflow:
     return Workflow.objects.create(owner=owner, name=name, description=description)
+
+
+def workflow_delete(*, workflow: Workflow) -> None:
+    """The workflow goes with its runs, deliveries and versions. Its runs go first: a run protects the
+    version it ran (no version is deleted under a run), which would refuse the cascade. Raises
+    ProtectedError if a run is accepted meanwhile."""
+    with transaction.atomic():
+        Run.objects.filter(workflow=workflow).delete()
+        workflow.delete()
 
 
 def workflow_draft_snapshot(*, workflow: Workflow) -> dict[str, Any]:
