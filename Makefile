@@ -34,3 +34,9 @@ test: lint unit integration
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+# Throughput and latency on a production-like stack on loopback (PostgreSQL, a private redis-server,
+# gunicorn, Celery): about 10 minutes; results in bench/results/. QUICK=1 only checks the harness.
+.PHONY: bench
+bench: install
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick)

@@ -1,0 +1,1 @@
+"""Benchmarks: a production-like stack on loopback and scenarios that measure it (`make bench`)."""
