@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
+from triggers import api as triggers_api
 from workflows import api
 
 router = SimpleRouter()
@@ -15,35 +16,35 @@ step = api.StepViewSet.as_view({"get": "retrieve", "patch": "partial_update", "d
 urlpatterns = [
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("workflows/<int:workflow_id>/trigger/", api.TriggerView.as_view(), name="workflow-trigger"),
+    path("workflows/<int:workflow_id>/trigger/", triggers_api.TriggerView.as_view(), name="workflow-trigger"),
     path(
         "workflows/<int:workflow_id>/trigger/regenerate/",
-        api.TriggerRegenerateView.as_view(),
+        triggers_api.TriggerRegenerateView.as_view(),
         name="workflow-trigger-regenerate",
     ),
     path(
         "workflows/<int:workflow_id>/trigger/schema/",
-        api.TriggerSchemaView.as_view(),
+        triggers_api.TriggerSchemaView.as_view(),
         name="workflow-trigger-schema",
     ),
     path(
         "workflows/<int:workflow_id>/trigger/listen/",
-        api.TriggerListenView.as_view(),
+        triggers_api.TriggerListenView.as_view(),
         name="workflow-trigger-listen",
     ),
     path(
         "workflows/<int:workflow_id>/trigger/filters/",
-        api.TriggerFiltersView.as_view(),
+        triggers_api.TriggerFiltersView.as_view(),
         name="workflow-trigger-filters",
     ),
     path(
         "workflows/<int:workflow_id>/trigger/filters/test/",
-        api.TriggerFiltersTestView.as_view(),
+        triggers_api.TriggerFiltersTestView.as_view(),
         name="workflow-trigger-filters-test",
     ),
     path(
         "workflows/<int:workflow_id>/trigger/signature/",
-        api.TriggerSignatureView.as_view(),
+        triggers_api.TriggerSignatureView.as_view(),
         name="workflow-trigger-signature",
     ),
     path("workflows/<int:workflow_id>/steps/", steps, name="workflow-steps"),
@@ -51,7 +52,7 @@ urlpatterns = [
     path("workflows/<int:workflow_id>/runs/", api.WorkflowRunList.as_view(), name="workflow-runs"),
     path(
         "workflows/<int:workflow_id>/deliveries/",
-        api.WorkflowDeliveryList.as_view(),
+        triggers_api.WorkflowDeliveryList.as_view(),
         name="workflow-deliveries",
     ),
     path("runs/<int:pk>/", api.RunDetail.as_view(), name="run-detail"),
