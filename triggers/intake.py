@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -42,6 +43,11 @@ class InboundRequest:
     query_string: str
     read: Callable[[int], bytes]
     chunked_unsupported: bool = False
+
+    @cached_property
+    def query(self) -> dict[str, str | list[str]]:
+        """Query parameters, parsed once: filters and deduplication both read them."""
+        return query_params(self.query_string)
 
 
 @dataclass
@@ -230,7 +236,7 @@ def _filter(version: WorkflowVersion, request: InboundRequest, payload: Any) -> 
     if compiled is None:
         return None
     try:
-        result = compiled.evaluate(payload, request.headers, query_params(request.query_string))
+        result = compiled.evaluate(payload, request.headers, request.query)
     except Exception:
         # Fail open: an accepted event can be inspected and replayed; a dropped one is gone.
         logger.exception("filter evaluation failed for version %s; accepting the request", version.pk)
@@ -292,7 +298,7 @@ def _accept(
 ) -> Response:
     """Commit the delivery and its queued run together; a repeated delivery id gets the first run."""
     dedupe = (version.snapshot.get("trigger") or {}).get("dedupe")
-    key = dedupe_key(config=dedupe, headers=request.headers, query=query_params(request.query_string),
+    key = dedupe_key(config=dedupe, headers=request.headers, query=request.query,
                      payload=payload)  # fmt: skip
     try:
         with transaction.atomic():
