@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -180,13 +181,32 @@ def public_base_url(live_server: LiveServer, settings: SettingsWrapper) -> str:
     return live_server.url
 
 
+class OneConnectionPerRequest(requests.Session):
+    """A session that never reuses a connection.
+
+    The live server keeps a database session per kept-alive connection, and a test database with
+    sessions open cannot be dropped at the end, so every request asks for `Connection: close`. Django's
+    threaded server then closes the socket after answering but does not echo the header, so urllib3
+    would pool the connection and could send the next request down it just as the server closes it
+    (RemoteDisconnected, a flaky failure). Dropping the pool after each request rules that out.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Proxies from the environment must never see test traffic: everything here stays on loopback.
+        self.trust_env = False
+        self.headers["Connection"] = "close"
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            # The body is already read (no streaming here), so the pooled connection can go.
+            self.close()
+
+
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
-    session = requests.Session()
-    # Proxies from the environment must never see test traffic: everything here stays on loopback.
-    session.trust_env = False
-    # The live server holds a database session per kept-alive connection, and a test database
-    # with sessions open cannot be dropped at the end: one connection per request.
-    session.headers["Connection"] = "close"
+    session = OneConnectionPerRequest()
     yield session
     session.close()
