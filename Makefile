@@ -39,4 +39,5 @@ clean:
 # gunicorn, Celery): about 10 minutes; results in bench/results/. QUICK=1 only checks the harness.
 .PHONY: bench
 bench: install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick)

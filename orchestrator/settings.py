@@ -243,3 +243,7 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# Benchmark-only endpoints (a bare DRF view: the framework's ceiling on this machine). Off in
+# production; `make bench` turns them on and its report says so.
+BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
