@@ -17,6 +17,7 @@ from django.db import transaction
 
 from orchestrator.jsonsafe import json_safe
 from triggers.dedupe import Duplicate, dedupe_claim, dedupe_key
+from triggers.intake_store import store_accepted, trigger_lookup
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from triggers.parsing import PayloadError, is_empty_body, parse_payload
 from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
@@ -90,13 +91,10 @@ NOT_FOUND = Response(
 
 
 def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Response:
-    trigger = (
-        WebhookTrigger.objects.select_related("workflow__published_version")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if trigger is None:
+    found = trigger_lookup(public_id=public_id)
+    if found is None:
         return NOT_FOUND
+    trigger, version = found
     body = b""
     try:
         if not trigger_key_matches(trigger=trigger, key=key):
@@ -108,10 +106,9 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
             _check_signature(trigger, request, body)
         if trigger.listen_until is not None and trigger_is_listening(trigger=trigger):
             body = body or _read_body(request)
-            captured = _capture(trigger, request, body)
+            captured = _capture(trigger, version, request, body)
             if captured is not None:
                 return captured
-        version = trigger.workflow.published_version
         if version is None:
             raise Rejection(
                 409,
@@ -123,13 +120,14 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
         payload = _validate(version, request, body)
         filtered = _filter(version, request, payload)
     except Rejection as rejection:
-        _log_rejection(trigger, request, body, rejection)
+        _log_rejection(trigger, version, request, body, rejection)
         if rejection.error == "invalid_key":
             return NOT_FOUND
         return Response(rejection.status, rejection.body(), rejection.headers)
     if filtered is not None:
         _delivery(
             trigger,
+            version,
             request,
             body,
             outcome=DeliveryOutcome.FILTERED,
@@ -246,7 +244,9 @@ def _filter(version: WorkflowVersion, request: InboundRequest, payload: Any) -> 
     return result.failed_condition or {"message": "the filters did not pass"}
 
 
-def _capture(trigger: WebhookTrigger, request: InboundRequest, body: bytes) -> Response | None:
+def _capture(
+    trigger: WebhookTrigger, version: WorkflowVersion | None, request: InboundRequest, body: bytes
+) -> Response | None:
     """While the trigger listens, the next request's payload becomes its sample and starts no run."""
     if is_empty_body(body):
         raise Rejection(
@@ -257,33 +257,51 @@ def _capture(trigger: WebhookTrigger, request: InboundRequest, body: bytes) -> R
     payload = _parse(request, body)
     if not trigger_capture_sample(trigger=trigger, payload=payload):
         return None  # another request was captured first: handle this one normally
-    _delivery(trigger, request, body, outcome=DeliveryOutcome.CAPTURED, status_code=202).save()
+    _delivery(trigger, version, request, body, outcome=DeliveryOutcome.CAPTURED, status_code=202).save()
     return Response(202, {"status": "captured", "detail": "Sample captured; publish the workflow to use it."})
 
 
-def _delivery(trigger: WebhookTrigger, request: InboundRequest, body: bytes, **fields: Any) -> Delivery:
+def _request_fields(request: InboundRequest, body: bytes) -> dict[str, Any]:
+    """The request's part of its delivery row."""
+    return {
+        "method": request.method[:10],
+        "content_type": request.content_type[:200],
+        "body": body,
+        "body_size": len(body) if body else (request.declared_length or 0),
+        "headers": {k: v for k, v in request.headers.items() if k not in SECRET_HEADERS},
+        "query_string": request.query_string,
+    }
+
+
+def _delivery(
+    trigger: WebhookTrigger,
+    version: WorkflowVersion | None,
+    request: InboundRequest,
+    body: bytes,
+    **fields: Any,
+) -> Delivery:
     return Delivery(
         workflow_id=trigger.workflow_id,
         trigger=trigger,
-        version=trigger.workflow.published_version,
-        method=request.method[:10],
-        content_type=request.content_type[:200],
-        body=body,
-        body_size=len(body) if body else (request.declared_length or 0),
-        headers={k: v for k, v in request.headers.items() if k not in SECRET_HEADERS},
-        query_string=request.query_string,
+        version_id=version.pk if version else None,
+        **_request_fields(request, body),
         **fields,
     )
 
 
 def _log_rejection(
-    trigger: WebhookTrigger, request: InboundRequest, body: bytes, rejection: Rejection
+    trigger: WebhookTrigger,
+    version: WorkflowVersion | None,
+    request: InboundRequest,
+    body: bytes,
+    rejection: Rejection,
 ) -> None:
     detail: dict[str, Any] = {"detail": rejection.detail}
     if rejection.errors is not None:
         detail["errors"] = rejection.errors
     _delivery(
         trigger,
+        version,
         request,
         body,
         outcome=DeliveryOutcome.REJECTED,
@@ -300,19 +318,25 @@ def _accept(
     dedupe = (version.snapshot.get("trigger") or {}).get("dedupe")
     key = dedupe_key(config=dedupe, headers=request.headers, query=request.query,
                      payload=payload)  # fmt: skip
+    if not (key and dedupe):
+        # The common case, in one statement: see triggers/intake_store.py.
+        run_id = store_accepted(trigger=trigger, version=version, fields=_request_fields(request, body))
+        run_dispatch_on_commit(run_id=run_id)
+        return Response(202, {"run_id": run_id, "status": "queued"})
     try:
         with transaction.atomic():
-            delivery = _delivery(trigger, request, body, outcome=DeliveryOutcome.ACCEPTED, status_code=202)
+            delivery = _delivery(
+                trigger, version, request, body, outcome=DeliveryOutcome.ACCEPTED, status_code=202
+            )
             delivery.save()
             run = Run.objects.create(workflow_id=trigger.workflow_id, version=version, delivery=delivery)
-            if key and dedupe:
-                dedupe_claim(trigger_id=trigger.pk, key=key, run_id=run.pk, window_seconds=dedupe["window"])
+            dedupe_claim(trigger_id=trigger.pk, key=key, run_id=run.pk, window_seconds=dedupe["window"])
             run_dispatch_on_commit(run_id=run.pk)
     except Duplicate as duplicate:
         detail = {"detail": "a delivery with this id was accepted before", "key": duplicate.key,
                   "original_run": duplicate.run_id}  # fmt: skip
         _delivery(
-            trigger, request, body, outcome=DeliveryOutcome.DUPLICATE, status_code=200, detail=detail
+            trigger, version, request, body, outcome=DeliveryOutcome.DUPLICATE, status_code=200, detail=detail
         ).save()
         return Response(200, {"run_id": duplicate.run_id, "status": "duplicate"})
     return Response(202, {"run_id": run.pk, "status": "queued"})

@@ -1,0 +1,116 @@
+"""The receive path's two database round trips, written out in SQL because they run on every webhook.
+
+The ORM spends more CPU compiling these statements than PostgreSQL spends running them (measured: the
+trigger lookup with its joins 0.79 ms through the ORM, 0.20 ms this way; the delivery and run inserts
+four round trips in a transaction, one statement here). Everything else on the receive path, and every
+rarer outcome (rejections, filtered, duplicates), goes through the ORM as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from orchestrator.compiled_cache import CompiledCache
+from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
+from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
+
+# A published version is immutable, so its parsed snapshot is cached by its text, like compiled schemas:
+# the lookup reads the text (a few KB at most), the cache saves parsing it on every request.
+_SNAPSHOTS: CompiledCache[dict[str, Any]] = CompiledCache(json.loads, size=4096)
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+# The SQL below is put together from model metadata only (table and column names); every value is a
+# query parameter. Hence the noqa for ruff's S608 (string-built SQL).
+
+
+@cache
+def _lookup_sql(vendor: str) -> str:
+    trigger = ", ".join(f"t.{_q(f.column)}" for f in WebhookTrigger._meta.concrete_fields)
+    snapshot = "v.snapshot::text" if vendor == "postgresql" else "v.snapshot"
+    version_id = _q("published_version_id")
+    return (
+        f"SELECT {trigger}, w.{version_id} AS published_version_id, {snapshot} AS published_snapshot "  # noqa: S608
+        f"FROM {_q(WebhookTrigger._meta.db_table)} t "
+        f"JOIN {_q(Workflow._meta.db_table)} w ON w.id = t.workflow_id "
+        f"LEFT JOIN {_q(WorkflowVersion._meta.db_table)} v ON v.id = w.{version_id} "
+        f"WHERE t.public_id = %s"
+    )
+
+
+def trigger_lookup(*, public_id: str) -> tuple[WebhookTrigger, WorkflowVersion | None] | None:
+    """The trigger at this public id and its workflow's published version (None if unpublished)."""
+    for trigger in WebhookTrigger.objects.raw(_lookup_sql(connection.vendor), [public_id]):
+        # Extra columns of a raw query arrive as attributes of the model instance.
+        version_id = getattr(trigger, "published_version_id")  # noqa: B009
+        if version_id is None:
+            return trigger, None
+        snapshot = getattr(trigger, "published_snapshot")  # noqa: B009
+        if not isinstance(snapshot, str):  # SQLite hands JSON back as text already; be sure
+            snapshot = json.dumps(snapshot)
+        # Not a row loaded from the database, but all the receive path reads: id and snapshot.
+        version = WorkflowVersion(
+            id=version_id, workflow_id=trigger.workflow_id, snapshot=_SNAPSHOTS.get(snapshot)
+        )
+        return trigger, version
+    return None
+
+
+# Columns written for an accepted delivery and its run. The values are what the ORM would write for
+# the same objects; tests compare rows written both ways field by field.
+_DELIVERY_COLUMNS = (
+    "workflow_id", "trigger_id", "version_id", "received_at", "outcome", "status_code", "error",
+    "detail", "method", "content_type", "body", "body_size", "headers", "query_string",
+)  # fmt: skip
+_RUN_COLUMNS = ("workflow_id", "version_id", "delivery_id", "status", "error", "created_at", "claims")
+
+
+@cache
+def _insert_sql(vendor: str) -> tuple[str, ...]:
+    headers = "%s::jsonb" if vendor == "postgresql" else "%s"
+    delivery = (
+        f"INSERT INTO {_q(Delivery._meta.db_table)} ({_columns(_DELIVERY_COLUMNS)}) "  # noqa: S608
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s, %s, {headers}, %s) RETURNING id"
+    )
+    run = f"INSERT INTO {_q(Run._meta.db_table)} ({_columns(_RUN_COLUMNS)})"
+    if vendor == "postgresql":
+        # One statement: both rows commit together, in one round trip, with no BEGIN and no COMMIT.
+        return (f"WITH d AS ({delivery}) {run} SELECT %s, %s, d.id, %s, %s, %s, %s FROM d RETURNING id",)  # noqa: S608
+    # SQLite has no INSERT inside WITH: two statements, in one transaction.
+    return delivery, f"{run} VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
+
+
+def _columns(names: tuple[str, ...]) -> str:
+    return ", ".join(_q(name) for name in names)
+
+
+def store_accepted(*, trigger: WebhookTrigger, version: WorkflowVersion, fields: dict[str, Any]) -> int:
+    """Commit the accepted delivery and its queued run; returns the run's id once both are committed.
+
+    ``fields`` holds the request's part of the delivery: method, content_type, body, body_size,
+    headers, query_string."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    delivery: list[Any] = [
+        trigger.workflow_id, trigger.pk, version.pk, now, DeliveryOutcome.ACCEPTED.value, 202, "",
+        fields["method"], fields["content_type"], fields["body"], fields["body_size"],
+        json.dumps(fields["headers"]), fields["query_string"],
+    ]  # fmt: skip
+    run: list[Any] = [trigger.workflow_id, version.pk, RunStatus.QUEUED.value, "", now, 0]
+    statements = _insert_sql(connection.vendor)
+    if len(statements) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute(statements[0], delivery + run)
+            return int(cursor.fetchone()[0])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statements[0], delivery)
+        delivery_id = cursor.fetchone()[0]
+        cursor.execute(statements[1], [*run[:2], delivery_id, *run[2:]])
+        return int(cursor.fetchone()[0])
