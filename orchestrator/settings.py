@@ -183,6 +183,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection before and after every task unless this is
+# set; workflows/tasks.py closes old or broken ones instead, as Django does around a request.
+CELERY_DB_REUSE_MAX = 10**9
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -265,8 +268,7 @@ _broker_is_redis = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
 # Empty (the default with the filesystem broker of `make run`): each process counts in its own memory.
 RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL", CELERY_BROKER_URL if _broker_is_redis else "")
 # Runs are spread over this many Celery queues by workflow (workflows/queues.py), so a flood of one
-# workflow cannot hold up the others. Web processes and workers must use the same number. One on the
-# filesystem broker: it lists its whole folder for every queue it polls, so with a backlog each extra
-# queue costs a listing per message (measured: 2,000 queued, 8 shards drain at 14.7 ms a message, 1.7
-# with one queue), and `make run` has no neighbours to be fair to.
-RUN_QUEUE_SHARDS = env_int("RUN_QUEUE_SHARDS", 8 if _broker_is_redis else 1, minimum=1)
+# workflow cannot hold up the others. Web processes and workers must use the same number, so it does
+# not depend on the broker. (The filesystem broker of `make run` lists its folder once per queue it
+# polls: with a backlog of 2,000 runs it drains at 14.7 ms a message with 8 shards, 1.7 ms with 1.)
+RUN_QUEUE_SHARDS = env_int("RUN_QUEUE_SHARDS", 8, minimum=1)

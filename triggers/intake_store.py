@@ -15,13 +15,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orchestrator.compiled_cache import CompiledCache
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
-
-# A published version is immutable, so its parsed snapshot is cached by its text, like compiled schemas:
-# the lookup reads the text (a few KB at most), the cache saves parsing it on every request.
-_SNAPSHOTS: CompiledCache[dict[str, Any]] = CompiledCache(json.loads, size=4096)
+from workflows.snapshots import version_from_text
 
 
 def _q(name: str) -> str:
@@ -54,12 +50,8 @@ def trigger_lookup(*, public_id: str) -> tuple[WebhookTrigger, WorkflowVersion |
         if version_id is None:
             return trigger, None
         snapshot = getattr(trigger, "published_snapshot")  # noqa: B009
-        if not isinstance(snapshot, str):  # SQLite hands JSON back as text already; be sure
-            snapshot = json.dumps(snapshot)
-        # Not a row loaded from the database, but all the receive path reads: id and snapshot.
-        version = WorkflowVersion(
-            id=version_id, workflow_id=trigger.workflow_id, snapshot=_SNAPSHOTS.get(snapshot)
-        )
+        # The snapshot's text is parsed once per process (workflows/snapshots.py).
+        version = version_from_text(version_id=version_id, workflow_id=trigger.workflow_id, snapshot=snapshot)
         return trigger, version
     return None
 

@@ -15,16 +15,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from actions.registry import ConfigError, Sent, StepContext, StepFailed, get_action
 from orchestrator.jsonsafe import json_safe
 from triggers.payload import trigger_data
 from workflows.models import AttemptStatus, Run, RunStatus, StepAttempt, StepResult, StepStatus
+from workflows.run_store import run_claim_row, run_end
 
 logger = logging.getLogger(__name__)
+
+
+# Saves write only what changed: a full save re-serialises and rewrites every JSON column.
+_ATTEMPT_START_FIELDS = ["status", "attempts", "started_at", "first_attempt_at", "next_attempt_at", "input"]
+_ATTEMPT_END_FIELDS = [
+    "status", "response_status", "response_headers", "response_body", "response_truncated",
+    "duration_ms", "error", "retry_at", "finished_at",
+]  # fmt: skip
+_STEP_END_FIELDS = ["status", "next_attempt_at", "finished_at", "output", "error"]
 
 
 @dataclass
@@ -41,26 +49,18 @@ def run_claim(*, run_id: int) -> tuple[Run, uuid.UUID] | None:
     """Take the run if it is queued, due, or running under an expired lease. One row changes, or none."""
     now = timezone.now()
     token = uuid.uuid4()
-    claimed = (
-        Run.objects.filter(id=run_id)
-        .filter(
-            Q(status=RunStatus.QUEUED)
-            | Q(status=RunStatus.WAITING, due_at__lte=now)
-            | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now)
-        )
-        .filter(claims__lt=settings.RUN_MAX_CLAIMS)
-        .update(
-            status=RunStatus.RUNNING,
-            claim_token=token,
-            claims=F("claims") + 1,
-            started_at=Coalesce(F("started_at"), now),
-            lease_expires_at=now + timedelta(seconds=settings.RUN_LEASE_GRACE_SECONDS),
-            due_at=None,
-        )
+    run = run_claim_row(
+        run_id=run_id,
+        token=token,
+        now=now,
+        lease_until=now + _claim_lease(),
+        max_claims=settings.RUN_MAX_CLAIMS,
     )
-    if not claimed:
-        return None
-    return Run.objects.select_related("version", "workflow", "delivery").get(id=run_id), token
+    return None if run is None else (run, token)
+
+
+def _claim_lease() -> timedelta:
+    return timedelta(seconds=settings.RUN_LEASE_GRACE_SECONDS)
 
 
 def run_execute(*, run_id: int) -> str | None:
@@ -73,7 +73,11 @@ def run_execute(*, run_id: int) -> str | None:
     context = StepContext(
         run_id=run.pk, workflow_name=run.workflow.name, trigger=trigger_data(delivery=run.delivery)
     )
-    previous = {r.position: r for r in run.step_results.all()}
+    # A run started for the first time by this claim has no step results yet: skip the query.
+    # (The claim set both from one clock reading, and started_at only if it was empty.)
+    lease = run.lease_expires_at
+    first_start = run.claims == 1 and lease is not None and run.started_at == lease - _claim_lease()
+    previous = {} if first_start else {r.position: r for r in run.step_results.all()}
     failures: list[str] = []
     for position, step in enumerate(run.version.steps):
         prior = previous.get(position)
@@ -151,8 +155,21 @@ def _plan(result: StepResult, attempt: StepAttempt, sent: Sent, policy: Any) -> 
 
 
 def _renew_lease(run: Run, token: uuid.UUID, step_timeout: float) -> bool:
-    lease = timezone.now() + timedelta(seconds=step_timeout + settings.RUN_LEASE_GRACE_SECONDS)
-    return bool(Run.objects.filter(id=run.pk, claim_token=token).update(lease_expires_at=lease))
+    """Make the lease outlast the step's timeout plus the grace; False if another worker took the run.
+
+    Skipped while the lease held still outlasts the timeout by half the grace (a first short step
+    right after the claim): the margin left covers the bookkeeping after a timed-out request, and
+    the lease can only have been taken over once it expired, which it has not."""
+    now = timezone.now()
+    grace = settings.RUN_LEASE_GRACE_SECONDS
+    held = run.lease_expires_at
+    if held is not None and held >= now + timedelta(seconds=step_timeout + grace / 2):
+        return True
+    lease = now + timedelta(seconds=step_timeout + grace)
+    renewed = Run.objects.filter(id=run.pk, claim_token=token).update(lease_expires_at=lease)
+    if renewed:
+        run.lease_expires_at = lease
+    return bool(renewed)
 
 
 def _record_attempt_start(result: StepResult, request: dict[str, Any]) -> StepAttempt:
@@ -164,7 +181,10 @@ def _record_attempt_start(result: StepResult, request: dict[str, Any]) -> StepAt
     result.first_attempt_at = result.first_attempt_at or now
     result.next_attempt_at = None
     result.input = json_safe(request)
-    result.save()
+    if result.pk is None:
+        result.save(force_insert=True)
+    else:
+        result.save(update_fields=_ATTEMPT_START_FIELDS)
     # The counter is saved before the row is made, so a number is never reused, even by a try whose
     # worker died in between.
     return StepAttempt.objects.create(
@@ -183,7 +203,7 @@ def _record_attempt_end(attempt: StepAttempt, sent: Sent, retry_at: datetime | N
     attempt.error = sent.error
     attempt.retry_at = retry_at
     attempt.finished_at = timezone.now()
-    attempt.save()
+    attempt.save(update_fields=_ATTEMPT_END_FIELDS)
 
 
 def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
@@ -194,19 +214,22 @@ def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
         result.finished_at = timezone.now()
     result.output = json_safe(end.output)
     result.error = end.error
-    result.save()
+    if result.pk is None:  # the step ended before any attempt (bad configuration or template)
+        result.save(force_insert=True)
+    else:  # not the request (input): written once when the attempt started, and it can be large
+        result.save(update_fields=_STEP_END_FIELDS)
     return end
 
 
 def _park(run: Run, token: uuid.UUID, due: datetime) -> str | None:
-    parked = Run.objects.filter(id=run.pk, claim_token=token, status=RunStatus.RUNNING).update(
-        status=RunStatus.WAITING, due_at=due, lease_expires_at=None, claim_token=None
+    parked = run_end(
+        run_id=run.pk, token=token, status=RunStatus.WAITING, error="", finished_at=None, due=due
     )
     return RunStatus.WAITING if parked else None
 
 
 def _finish(run: Run, token: uuid.UUID, status: str, error: str) -> str | None:
-    finished = Run.objects.filter(id=run.pk, claim_token=token, status=RunStatus.RUNNING).update(
-        status=status, error=error, finished_at=timezone.now(), lease_expires_at=None
+    finished = run_end(
+        run_id=run.pk, token=token, status=status, error=error, finished_at=timezone.now(), due=None
     )
     return status if finished else None
