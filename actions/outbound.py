@@ -287,13 +287,12 @@ class _GuardedAdapter(HTTPAdapter):
         raise ssrf.AddressRefused("refused: requests never go through a proxy")
 
 
-def _closed_before_answering(exc: Exception) -> bool:
-    inner: BaseException | None = exc
-    while inner is not None:
-        if isinstance(inner, (RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
-            return True
-        inner = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
-    return False
+def _closed_before_answering(exc: BaseException, depth: int = 0) -> bool:
+    # requests and urllib3 wrap the socket-level cause in their own errors, as an argument.
+    if isinstance(exc, (RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+        return True
+    inner = [arg for arg in exc.args if isinstance(arg, BaseException)]
+    return depth < 5 and any(_closed_before_answering(arg, depth + 1) for arg in inner)
 
 
 class _Sessions(threading.local):
