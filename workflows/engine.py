@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from actions.registry import ConfigError, Sent, StepContext, StepFailed, get_action
+from orchestrator import fastsave
 from orchestrator.jsonsafe import json_safe
 from triggers.payload import trigger_data
 from workflows.models import AttemptStatus, Run, RunStatus, StepAttempt, StepResult, StepStatus
@@ -26,7 +27,8 @@ from workflows.run_store import run_claim_row, run_end
 logger = logging.getLogger(__name__)
 
 
-# Saves write only what changed: a full save re-serialises and rewrites every JSON column.
+# Writes go through orchestrator/fastsave.py (no per-call SQL compilation), and only what changed is
+# written: a full save re-serialises and rewrites every JSON column.
 _ATTEMPT_START_FIELDS = ["status", "attempts", "started_at", "first_attempt_at", "next_attempt_at", "input"]
 _ATTEMPT_END_FIELDS = [
     "status", "response_status", "response_headers", "response_body", "response_truncated",
@@ -182,14 +184,16 @@ def _record_attempt_start(result: StepResult, request: dict[str, Any]) -> StepAt
     result.next_attempt_at = None
     result.input = json_safe(request)
     if result.pk is None:
-        result.save(force_insert=True)
+        fastsave.insert(result, fastsave.all_fields(StepResult))
     else:
-        result.save(update_fields=_ATTEMPT_START_FIELDS)
+        fastsave.update(result, _ATTEMPT_START_FIELDS)
     # The counter is saved before the row is made, so a number is never reused, even by a try whose
     # worker died in between.
-    return StepAttempt.objects.create(
+    attempt = StepAttempt(
         step_result=result, number=result.attempts, request=json_safe(request), started_at=now
     )
+    fastsave.insert(attempt, fastsave.all_fields(StepAttempt))
+    return attempt
 
 
 def _record_attempt_end(attempt: StepAttempt, sent: Sent, retry_at: datetime | None) -> None:
@@ -203,7 +207,7 @@ def _record_attempt_end(attempt: StepAttempt, sent: Sent, retry_at: datetime | N
     attempt.error = sent.error
     attempt.retry_at = retry_at
     attempt.finished_at = timezone.now()
-    attempt.save(update_fields=_ATTEMPT_END_FIELDS)
+    fastsave.update(attempt, _ATTEMPT_END_FIELDS)
 
 
 def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
@@ -215,9 +219,9 @@ def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
     result.output = json_safe(end.output)
     result.error = end.error
     if result.pk is None:  # the step ended before any attempt (bad configuration or template)
-        result.save(force_insert=True)
+        fastsave.insert(result, fastsave.all_fields(StepResult))
     else:  # not the request (input): written once when the attempt started, and it can be large
-        result.save(update_fields=_STEP_END_FIELDS)
+        fastsave.update(result, _STEP_END_FIELDS)
     return end
 
 
