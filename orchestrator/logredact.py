@@ -1,4 +1,7 @@
-"""Webhook URLs carry their key in the path, and Django and gunicorn log paths: redact them in logs."""
+"""Webhook URLs carry their key in the path, and Django and gunicorn log paths: redact them in logs.
+
+Query-string values go too: a step may send an API key as a query parameter, and urllib3 logs each
+request line (with its query) at DEBUG in the worker."""
 
 from __future__ import annotations
 
@@ -6,10 +9,11 @@ import logging
 import re
 
 _HOOK_KEY = re.compile(r"(/hooks/[A-Za-z0-9_-]{1,32}/)[^/\s\"'?]+")
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"'#]+=)[^&\s\"'#]*")
 
 
 def redact(text: str) -> str:
-    return _HOOK_KEY.sub(r"\1[redacted]", text)
+    return _QUERY_VALUE.sub(r"\1[redacted]", _HOOK_KEY.sub(r"\1[redacted]", text))
 
 
 class RedactWebhookKeys(logging.Filter):

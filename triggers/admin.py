@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from orchestrator.admin_scope import OwnerScopedMixin
 from orchestrator.crypto import mask
 from triggers.models import Delivery, DeliveryKey, WebhookTrigger
 
 
 @admin.register(WebhookTrigger)
-class WebhookTriggerAdmin(admin.ModelAdmin):
+class WebhookTriggerAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "workflow__owner"
     list_display = ["id", "public_id", "workflow", "key_masked", "key_rotated_at"]
     search_fields = ["public_id", "workflow__name"]
     raw_id_fields = ["workflow"]
@@ -24,7 +26,8 @@ class WebhookTriggerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "workflow__owner"
     list_display = ["id", "workflow", "received_at", "outcome", "status_code", "error", "body_size"]
     list_filter = ["outcome", "status_code", "received_at"]
     search_fields = ["workflow__name", "error"]
@@ -56,7 +59,8 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeliveryKey)
-class DeliveryKeyAdmin(admin.ModelAdmin):
+class DeliveryKeyAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "trigger__workflow__owner"
     list_display = ["id", "trigger", "key", "run", "expires_at"]
     search_fields = ["key", "trigger__public_id"]
     list_filter = ["expires_at"]

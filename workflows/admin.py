@@ -3,7 +3,10 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from orchestrator.admin_scope import OwnerScopedMixin
 from workflows.models import Run, Step, StepAttempt, StepResult, Workflow, WorkflowVersion
 from workflows.services import step_public_config
 
@@ -19,7 +22,8 @@ class PublicConfigMixin:
         )
 
 
-class StepInline(PublicConfigMixin, admin.TabularInline):
+class StepInline(OwnerScopedMixin, PublicConfigMixin, admin.TabularInline):
+    owner_path = "workflow__owner"
     model = Step
     extra = 0
     fields = ["position", "name", "type", "config_shown"]
@@ -27,7 +31,8 @@ class StepInline(PublicConfigMixin, admin.TabularInline):
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(admin.ModelAdmin):
+class WorkflowAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "owner"
     list_display = ["id", "name", "owner", "status", "published_version", "updated_at"]
     list_filter = [("published_version", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "description", "owner__username"]
@@ -36,7 +41,8 @@ class WorkflowAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkflowVersion)
-class WorkflowVersionAdmin(admin.ModelAdmin):
+class WorkflowVersionAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "workflow__owner"
     list_display = ["id", "workflow", "number", "created_at", "created_by"]
     search_fields = ["workflow__name"]
     raw_id_fields = ["workflow", "created_by"]
@@ -44,7 +50,8 @@ class WorkflowVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(PublicConfigMixin, admin.ModelAdmin):
+class StepAdmin(OwnerScopedMixin, PublicConfigMixin, admin.ModelAdmin):
+    owner_path = "workflow__owner"
     list_display = ["id", "workflow", "position", "name", "type"]
     list_filter = ["type"]
     search_fields = ["name", "workflow__name"]
@@ -53,7 +60,8 @@ class StepAdmin(PublicConfigMixin, admin.ModelAdmin):
     readonly_fields = ["type", "config_shown"]
 
 
-class StepResultInline(admin.TabularInline):
+class StepResultInline(OwnerScopedMixin, admin.TabularInline):
+    owner_path = "run__workflow__owner"
     model = StepResult
     extra = 0
     can_delete = False
@@ -72,7 +80,8 @@ class StepResultInline(admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "workflow__owner"
     list_display = ["id", "workflow", "version", "status", "created_at", "finished_at", "claims"]
     list_filter = ["status", "created_at"]
     search_fields = ["id", "workflow__name", "error"]
@@ -90,15 +99,18 @@ class RunAdmin(admin.ModelAdmin):
     actions = ["requeue"]
 
     @admin.action(description="Send the selected unfinished runs to the workers again")
-    def requeue(self, request: object, queryset: object) -> None:
+    def requeue(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         from workflows.dispatch import run_dispatch
 
-        for run in queryset.filter(status__in=["queued", "running"]):  # type: ignore[attr-defined]
-            run_dispatch(run_id=run.pk)
+        # The queryset is the user's own runs only (OwnerScopedMixin), whatever ids were posted.
+        run_ids = list(queryset.filter(status__in=["queued", "running"]).values_list("pk", flat=True))
+        sent = sum(run_dispatch(run_id=run_id) for run_id in run_ids)
+        self.message_user(request, f"Sent {sent} of {len(run_ids)} unfinished runs to the workers again.")
 
 
 @admin.register(StepResult)
-class StepResultAdmin(admin.ModelAdmin):
+class StepResultAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "run__workflow__owner"
     list_display = ["id", "run", "position", "name", "type", "status", "attempts", "finished_at"]
     list_filter = ["status", "type"]
     search_fields = ["name", "error", "run__workflow__name"]
@@ -107,7 +119,8 @@ class StepResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(StepAttempt)
-class StepAttemptAdmin(admin.ModelAdmin):
+class StepAttemptAdmin(OwnerScopedMixin, admin.ModelAdmin):
+    owner_path = "step_result__run__workflow__owner"
     list_display = ["id", "step_result", "number", "status", "response_status", "duration_ms", "started_at"]
     list_filter = ["status", "started_at"]
     search_fields = ["error", "step_result__name"]

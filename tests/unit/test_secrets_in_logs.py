@@ -71,3 +71,10 @@ def test_gunicorns_access_log_redacts_the_key() -> None:
     atoms = RedactingLogger(Config()).atoms(response, SimpleNamespace(headers=[]), environ, timedelta(0))
     assert atoms["r"] == "POST /hooks/abc/[redacted] HTTP/1.1"
     assert "SECRETKEY123" not in str(atoms)
+
+
+def test_query_string_values_are_redacted_wherever_a_url_is_logged() -> None:
+    line = '127.0.0.1:8000 "POST /notify?api_key=s3cr3t&mode=x HTTP/1.1" 200 /hooks/AbC-12/k3y?token=t0k'
+    cleaned = redact(line)
+    assert "s3cr3t" not in cleaned and "t0k" not in cleaned and "k3y" not in cleaned
+    assert "/notify?api_key=[redacted]&mode=[redacted]" in cleaned
