@@ -17,12 +17,16 @@ logger = logging.getLogger(__name__)
 
 
 def run_dispatch(*, run_id: int) -> bool:
+    from orchestrator.celery import app
     from workflows.tasks import execute_run
 
     try:
-        # retry=False: with the broker down, fail now and leave the run to the sweeper instead of
-        # holding the sender's request open.
-        execute_run.apply_async((run_id,), retry=False)
+        with app.producer_or_acquire() as producer:
+            # With the broker down, fail now and leave the run to the sweeper instead of holding the
+            # sender's request open. retry=False alone is not enough: opening the channel retries the
+            # connection for 2 s first (kombu's interval_start); max_retries=0 gives up at once.
+            producer.connection.ensure_connection(max_retries=0)
+            execute_run.apply_async((run_id,), retry=False, producer=producer)
     except Exception as exc:  # any broker failure; the run is safe in the database
         logger.warning("could not publish run %s, the sweeper will re-send it: %s", run_id, exc)
         return False
