@@ -14,7 +14,10 @@ class WebhookTriggerAdmin(OwnerScopedMixin, admin.ModelAdmin):
     search_fields = ["public_id", "workflow__name"]
     raw_id_fields = ["workflow"]
     # The key itself is never shown: only its first characters. Regenerate it through the API or UI.
-    fields = ["workflow", "public_id", "key_masked", "key_rotated_at", "created_at", "updated_at"]
+    fields = [
+        "workflow", "public_id", "key_masked", "key_rotated_at", "rate_limit_per_minute",
+        "created_at", "updated_at",
+    ]  # fmt: skip
     readonly_fields = ["public_id", "key_masked", "key_rotated_at", "created_at", "updated_at"]
 
     @admin.display(description="key")

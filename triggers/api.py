@@ -14,6 +14,7 @@ from orchestrator.api_common import BAD_REQUEST, NOT_FOUND, config_errors_as_400
 from triggers import payload_schema, trigger_filters, trigger_signature
 from triggers.filters import FilterError
 from triggers.models import Delivery, WebhookTrigger
+from triggers.rate_limit import MAX_RATE_LIMIT_PER_MINUTE
 from triggers.serializers import DeliverySerializer, TriggerSerializer, TriggerWithWarningsSerializer
 from triggers.services import (
     MAX_DEDUPE_WINDOW,
@@ -34,6 +35,13 @@ TRIGGER_SETTINGS = inline_serializer(
         ),
         "dedupe_window_seconds": serializers.IntegerField(
             required=False, min_value=0, max_value=MAX_DEDUPE_WINDOW, help_text="0 is off."
+        ),
+        "rate_limit_per_minute": serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            min_value=0,
+            max_value=MAX_RATE_LIMIT_PER_MINUTE,
+            help_text="Requests a minute before the webhook answers 429; null: the default; 0: no limit.",
         ),
     },
 )

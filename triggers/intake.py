@@ -21,6 +21,7 @@ from triggers.intake_store import store_accepted, trigger_lookup
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from triggers.parsing import PayloadError, is_empty_body, parse_payload
 from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
+from triggers.rate_limit import Refusal, trigger_rate_limit_check
 from triggers.services import trigger_key_matches
 from triggers.trigger_filters import query_params, version_filter
 from triggers.trigger_signature import trigger_check_signature
@@ -100,6 +101,9 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
         if not trigger_key_matches(trigger=trigger, key=key):
             # Logged against the real trigger, but answered exactly like an unknown URL: no oracle.
             raise Rejection(404, "invalid_key", NOT_FOUND.body["detail"])
+        refusal = trigger_rate_limit_check(trigger=trigger)
+        if refusal is not None:
+            return _rate_limited(trigger, version, request, refusal)
         _check_request(request)
         if trigger.signature:
             body = _read_body(request)
@@ -136,6 +140,34 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
         ).save()
         return Response(200, {"status": "filtered", "detail": filtered.get("message", "")})
     return _accept(trigger, version, request, body, payload)
+
+
+def _rate_limited(
+    trigger: WebhookTrigger, version: WorkflowVersion | None, request: InboundRequest, refusal: Refusal
+) -> Response:
+    """429 before anything else of the request is looked at, its body unread. Only the first refusal
+    of a minute is recorded as a delivery, with the number refused since the last one recorded: a
+    flood must not flood the delivery log."""
+    detail = (
+        f"This webhook accepts at most {refusal.limit} requests a minute. "
+        f"Retry after {refusal.retry_after} seconds."
+    )
+    if refusal.report:
+        _delivery(
+            trigger,
+            version,
+            request,
+            b"",
+            outcome=DeliveryOutcome.REJECTED,
+            status_code=429,
+            error="rate_limited",
+            detail={"detail": detail, "refused_since_last_recorded": refusal.report},
+        ).save()
+    return Response(
+        429,
+        {"error": "rate_limited", "detail": detail, "retry_after": refusal.retry_after},
+        {"Retry-After": str(refusal.retry_after)},
+    )
 
 
 def _check_request(request: InboundRequest) -> None:
@@ -321,7 +353,7 @@ def _accept(
     if not (key and dedupe):
         # The common case, in one statement: see triggers/intake_store.py.
         run_id = store_accepted(trigger=trigger, version=version, fields=_request_fields(request, body))
-        run_dispatch_on_commit(run_id=run_id)
+        run_dispatch_on_commit(run_id=run_id, workflow_id=trigger.workflow_id)
         return Response(202, {"run_id": run_id, "status": "queued"})
     try:
         with transaction.atomic():
@@ -331,7 +363,7 @@ def _accept(
             delivery.save()
             run = Run.objects.create(workflow_id=trigger.workflow_id, version=version, delivery=delivery)
             dedupe_claim(trigger_id=trigger.pk, key=key, run_id=run.pk, window_seconds=dedupe["window"])
-            run_dispatch_on_commit(run_id=run.pk)
+            run_dispatch_on_commit(run_id=run.pk, workflow_id=trigger.workflow_id)
     except Duplicate as duplicate:
         detail = {"detail": "a delivery with this id was accepted before", "key": duplicate.key,
                   "original_run": duplicate.run_id}  # fmt: skip

@@ -35,6 +35,13 @@ class WebhookTrigger(models.Model):
     # "headers.X-Request-Id" or "event.id"; empty means the usual headers. A window of 0 turns it off.
     dedupe_field = models.CharField(max_length=200, blank=True, default="")
     dedupe_window_seconds = models.PositiveIntegerField(default=24 * 3600)
+    # Requests a minute the webhook accepts before answering 429 (triggers/rate_limit.py): null is the
+    # default (WEBHOOK_RATE_LIMIT_PER_MINUTE), 0 is unlimited. Like the key, it applies at once.
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests a minute before the webhook answers 429; empty: the default; 0: no limit.",
+    )
     # "Listen for a sample": the next request until then is captured as the sample.
     listen_until = models.DateTimeField(null=True, blank=True)
     sample_captured_at = models.DateTimeField(null=True, blank=True)

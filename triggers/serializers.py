@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from triggers.models import Delivery, WebhookTrigger
 from triggers.payload_schema import trigger_payload_schema_view
+from triggers.rate_limit import trigger_rate_limit
 from triggers.services import trigger_webhook_url
 from triggers.trigger_signature import trigger_signature_view
 
@@ -16,6 +17,9 @@ class TriggerSerializer(serializers.ModelSerializer):
     webhook_url = serializers.SerializerMethodField()
     payload_schema = serializers.SerializerMethodField()
     signature = serializers.SerializerMethodField()
+    effective_rate_limit_per_minute = serializers.SerializerMethodField(
+        help_text="The limit that applies: the trigger's own, else the default; 0 is unlimited."
+    )
 
     class Meta:
         model = WebhookTrigger
@@ -27,6 +31,8 @@ class TriggerSerializer(serializers.ModelSerializer):
             "signature",
             "dedupe_field",
             "dedupe_window_seconds",
+            "rate_limit_per_minute",
+            "effective_rate_limit_per_minute",
             "key_rotated_at",
             "created_at",
             "updated_at",
@@ -40,6 +46,9 @@ class TriggerSerializer(serializers.ModelSerializer):
 
     def get_payload_schema(self, trigger: WebhookTrigger) -> dict[str, Any]:
         return trigger_payload_schema_view(trigger=trigger)
+
+    def get_effective_rate_limit_per_minute(self, trigger: WebhookTrigger) -> int:
+        return trigger_rate_limit(trigger=trigger)
 
 
 class TriggerWithWarningsSerializer(TriggerSerializer):

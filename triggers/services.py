@@ -17,6 +17,7 @@ from triggers.dedupe import dedupe_snapshot
 from triggers.filter_paths import PathError, parse_field
 from triggers.models import WebhookTrigger
 from triggers.payload_schema import trigger_payload_snapshot
+from triggers.rate_limit import rate_limit_validate
 from workflows.models import Workflow
 
 logger = logging.getLogger("orchestrator.audit")
@@ -91,7 +92,7 @@ MAX_DEDUPE_WINDOW = 30 * 24 * 3600
 def trigger_update_settings(*, trigger: WebhookTrigger, changes: dict[str, Any]) -> WebhookTrigger:
     """Change the trigger's own settings (part of the draft); ConfigError keyed by field."""
     errors: dict[str, str] = {}
-    unknown = set(changes) - {"dedupe_field", "dedupe_window_seconds"}
+    unknown = set(changes) - {"dedupe_field", "dedupe_window_seconds", "rate_limit_per_minute"}
     errors.update({name: "unknown or read-only field" for name in sorted(unknown)})
     field = changes.get("dedupe_field", trigger.dedupe_field)
     if not isinstance(field, str):
@@ -106,8 +107,14 @@ def trigger_update_settings(*, trigger: WebhookTrigger, changes: dict[str, Any])
         errors["dedupe_window_seconds"] = (
             f"must be a whole number of seconds from 0 (off) to {MAX_DEDUPE_WINDOW}"
         )
+    rate_limit = changes.get("rate_limit_per_minute", trigger.rate_limit_per_minute)
+    if (problem := rate_limit_validate(rate_limit)) is not None:
+        errors["rate_limit_per_minute"] = problem
     if errors:
         raise ConfigError(errors)
     trigger.dedupe_field, trigger.dedupe_window_seconds = field, window
-    trigger.save(update_fields=["dedupe_field", "dedupe_window_seconds", "updated_at"])
+    trigger.rate_limit_per_minute = rate_limit
+    trigger.save(
+        update_fields=["dedupe_field", "dedupe_window_seconds", "rate_limit_per_minute", "updated_at"]
+    )
     return trigger

@@ -103,8 +103,8 @@ class RunAdmin(OwnerScopedMixin, admin.ModelAdmin):
         from workflows.dispatch import run_dispatch
 
         # The queryset is the user's own runs only (OwnerScopedMixin), whatever ids were posted.
-        run_ids = list(queryset.filter(status__in=["queued", "running"]).values_list("pk", flat=True))
-        sent = sum(run_dispatch(run_id=run_id) for run_id in run_ids)
+        run_ids = list(queryset.filter(status__in=["queued", "running"]).values_list("pk", "workflow_id"))
+        sent = sum(run_dispatch(run_id=run_id, workflow_id=workflow_id) for run_id, workflow_id in run_ids)
         self.message_user(request, f"Sent {sent} of {len(run_ids)} unfinished runs to the workers again.")
 
 

@@ -12,11 +12,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from workflows.models import Run, RunStatus
+from workflows.queues import run_queue_for
 
 logger = logging.getLogger(__name__)
 
 
-def run_dispatch(*, run_id: int) -> bool:
+def run_dispatch(*, run_id: int, workflow_id: int) -> bool:
     from orchestrator.celery import app
     from workflows.tasks import execute_run
 
@@ -26,15 +27,18 @@ def run_dispatch(*, run_id: int) -> bool:
             # sender's request open. retry=False alone is not enough: opening the channel retries the
             # connection for 2 s first (kombu's interval_start); max_retries=0 gives up at once.
             producer.connection.ensure_connection(max_retries=0)
-            execute_run.apply_async((run_id,), retry=False, producer=producer)
+            # Each workflow's runs go to its shard's queue: a flood of one cannot hold up the others.
+            execute_run.apply_async(
+                (run_id,), queue=run_queue_for(workflow_id), retry=False, producer=producer
+            )
     except Exception as exc:  # any broker failure; the run is safe in the database
         logger.warning("could not publish run %s, the sweeper will re-send it: %s", run_id, exc)
         return False
     return True
 
 
-def run_dispatch_on_commit(*, run_id: int) -> None:
-    transaction.on_commit(lambda: run_dispatch(run_id=run_id))
+def run_dispatch_on_commit(*, run_id: int, workflow_id: int) -> None:
+    transaction.on_commit(lambda: run_dispatch(run_id=run_id, workflow_id=workflow_id))
 
 
 def runs_sweep_stale() -> int:
@@ -54,11 +58,12 @@ def runs_sweep_stale() -> int:
             & (not_sent_lately | Q(last_dispatched_at__lt=F("due_at")))
         )
     )
-    ids = list(stale.order_by("created_at").values_list("id", flat=True)[:batch])
-    if not ids:
+    rows = list(stale.order_by("created_at").values_list("id", "workflow_id")[:batch])
+    if not rows:
         return 0
+    ids = [run_id for run_id, _ in rows]
     Run.objects.filter(id__in=ids).update(last_dispatched_at=now)
-    sent = sum(run_dispatch(run_id=run_id) for run_id in ids)
+    sent = sum(run_dispatch(run_id=run_id, workflow_id=workflow_id) for run_id, workflow_id in rows)
     logger.info("sweeper re-sent %s of %s stale runs", sent, len(ids))
     return len(ids)
 

@@ -24,7 +24,7 @@ def run_replay(*, run: Run) -> Run:
         replay = Run.objects.create(
             workflow=run.workflow, version=version, delivery=run.delivery, replay_of=run
         )
-        run_dispatch_on_commit(run_id=replay.pk)
+        run_dispatch_on_commit(run_id=replay.pk, workflow_id=replay.workflow_id)
     return replay
 
 
@@ -44,6 +44,6 @@ def run_retry(*, run: Run) -> Run:
             finished_at=None,
             attempts_before_retry=F("attempts"),
         )
-        run_dispatch_on_commit(run_id=run.pk)
+        run_dispatch_on_commit(run_id=run.pk, workflow_id=run.workflow_id)
     run.refresh_from_db()
     return run
