@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The integration tier's PostgreSQL; its tests create and drop their own test database.
 INTEGRATION_DATABASE_URL ?= postgresql://127.0.0.1:5432/orchestrator
 
-.PHONY: install run test lint unit integration clean
+.PHONY: install run test lint unit integration faults clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ integration: install
 	DATABASE_URL=$(INTEGRATION_DATABASE_URL) $(BIN)/pytest tests/integration
 
 test: lint unit integration
+
+# Ledger tests under faults (worker SIGKILLs, Redis down, PostgreSQL restarted, web processes killed),
+# on a private PostgreSQL cluster and Redis: about 5 minutes. Run by .ci/run after `make test`.
+faults: install
+	mkdir -p var
+	FAULTS_LEDGER_FILE=$${FAULTS_LEDGER_FILE:-var/faults-ledger.jsonl} $(BIN)/pytest tests/faults -s
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
