@@ -87,12 +87,16 @@ UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 class Run(models.Model):
     """One execution of a published version. The row, not the broker message, is the truth."""
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
+    # Indexes are paid for on every accepted webhook: the workflow has none of its own (run_workflow_newest
+    # starts with it) and replay_of only a partial one (it is null but for replays).
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs", db_index=False)
     version = models.ForeignKey(WorkflowVersion, on_delete=models.PROTECT, related_name="runs")
     delivery = models.ForeignKey(
         "triggers.Delivery", null=True, blank=True, on_delete=models.CASCADE, related_name="runs"
     )
-    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -115,6 +119,7 @@ class Run(models.Model):
                 condition=Q(status__in=["queued", "running", "waiting"]),
                 name="run_unfinished",
             ),
+            models.Index(fields=["replay_of"], condition=Q(replay_of__isnull=False), name="run_replay_of"),
         ]
 
     def __str__(self) -> str:
