@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -58,14 +59,41 @@ def runs_sweep_stale() -> int:
             & (not_sent_lately | Q(last_dispatched_at__lt=F("due_at")))
         )
     )
-    rows = list(stale.order_by("created_at").values_list("id", "workflow_id")[:batch])
+    rows = list(stale.order_by("created_at").values_list("id", "workflow_id", "status")[:batch])
+    rows = _skip_queued_behind_a_backlog(rows)
     if not rows:
         return 0
-    ids = [run_id for run_id, _ in rows]
+    ids = [run_id for run_id, _, _ in rows]
     Run.objects.filter(id__in=ids).update(last_dispatched_at=now)
-    sent = sum(run_dispatch(run_id=run_id, workflow_id=workflow_id) for run_id, workflow_id in rows)
+    sent = sum(run_dispatch(run_id=run_id, workflow_id=workflow_id) for run_id, workflow_id, _ in rows)
     logger.info("sweeper re-sent %s of %s stale runs", sent, len(ids))
     return len(ids)
+
+
+def _skip_queued_behind_a_backlog(rows: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """A run still queued after RUN_REDISPATCH_AFTER_SECONDS is usually not lost but waiting its turn
+    in a backlog: re-sending it then only adds a message that finds the run taken. So queued runs are
+    re-sent only when their queue is empty (their message is gone: Redis restarted, or the publish
+    failed). Runs whose lease expired, or whose retry came due, are always sent."""
+    queues = {run_queue_for(workflow_id) for _, workflow_id, status in rows if status == RunStatus.QUEUED}
+    if not queues:
+        return rows
+    depths = _queue_depths(sorted(queues))
+    return [row for row in rows if row[2] != RunStatus.QUEUED or not depths.get(run_queue_for(row[1]))]
+
+
+def _queue_depths(queues: list[str]) -> dict[str, int]:
+    """Messages waiting in each queue; empty when the broker cannot say (then everything is re-sent)."""
+    from orchestrator.celery import app
+
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=0)
+            channel: Any = connection.default_channel  # kombu's virtual channel; typed as StdChannel
+            return {name: channel.queue_declare(queue=name, passive=True).message_count for name in queues}
+    except Exception as exc:  # the broker is down or the queue unknown: re-send, as before
+        logger.info("sweeper could not read queue depths, re-sending all stale runs: %s", exc)
+        return {}
 
 
 def _fail_poison_runs(now: object) -> None:

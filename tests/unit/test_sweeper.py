@@ -30,7 +30,6 @@ def queued_messages() -> list[int]:
     return ids
 
 
-@pytest.fixture(autouse=True)
 def empty_queue() -> None:
     for path in Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])).glob("*.msg"):
         path.unlink()
@@ -41,6 +40,11 @@ def runs(alice_api: APIClient, client: Client) -> list[Run]:
     workflow = create_workflow(alice_api)
     ids = [client.generic("POST", webhook_path(workflow)).json()["run_id"] for _ in range(4)]
     return list(Run.objects.filter(id__in=ids).order_by("id"))
+
+
+@pytest.fixture(autouse=True)
+def _start_with_an_empty_queue() -> None:
+    empty_queue()
 
 
 def age(run: Run, seconds: float) -> None:
@@ -59,8 +63,33 @@ def test_runs_queued_too_long_are_sent_again_once_per_interval(runs: list[Run], 
     assert sorted(queued_messages()) == [runs[0].pk, runs[1].pk]
     # Sent again only after another interval, so a long backlog is not flooded with copies.
     assert runs_sweep_stale() == 0
+    empty_queue()
     Run.objects.filter(pk=runs[0].pk).update(last_dispatched_at=timezone.now() - timedelta(hours=1))
     assert runs_sweep_stale() == 1
+    assert queued_messages() == [runs[0].pk]
+
+
+def test_a_queued_run_whose_message_still_waits_is_not_sent_again(runs: list[Run]) -> None:
+    age(runs[0], 3600)
+    assert runs_sweep_stale() == 1
+    # Another interval later it is still queued, but its message is still in its queue: a backlog,
+    # not a loss. Sending a copy would only give a worker a run that is already taken.
+    Run.objects.filter(pk=runs[0].pk).update(last_dispatched_at=timezone.now() - timedelta(hours=1))
+    assert runs_sweep_stale() == 0
+    assert queued_messages() == [runs[0].pk]
+    # The message is gone (Redis restarted empty): now it is sent again.
+    empty_queue()
+    assert runs_sweep_stale() == 1
+    assert queued_messages() == [runs[0].pk]
+
+
+def test_a_run_whose_lease_expired_is_sent_even_behind_a_backlog(runs: list[Run]) -> None:
+    age(runs[0], 3600)
+    assert runs_sweep_stale() == 1  # a message waits in the queue now
+    expired = timezone.now() - timedelta(seconds=5)
+    Run.objects.filter(pk=runs[1].pk).update(status="running", lease_expires_at=expired, claims=1)
+    assert runs_sweep_stale() == 1
+    assert sorted(queued_messages()) == [runs[0].pk, runs[1].pk]
 
 
 def test_running_runs_with_an_expired_lease_are_sent_again(runs: list[Run]) -> None:
