@@ -12,6 +12,7 @@ transaction as the run, so concurrent copies serialise on the index and only one
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from triggers.models import DeliveryKey
 
 DEFAULT_HEADERS = ("idempotency-key", "webhook-id", "x-github-delivery")
 MAX_KEY = 200
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Duplicate(Exception):
@@ -50,7 +52,9 @@ def dedupe_key(
         return ""
     text = str(value)
     # Long ids are hashed to fit the column; a collision of SHA-256 is not a practical concern.
-    return text if len(text) <= MAX_KEY else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    if len(text) <= MAX_KEY and not _UNSTORABLE.search(text):
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def dedupe_claim(*, trigger_id: int, key: str, run_id: int, window_seconds: int) -> None:

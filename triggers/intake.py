@@ -195,7 +195,25 @@ def _read_body(request: InboundRequest) -> bytes:
     remaining = cap + 1
     while remaining > 0:
         # A stream may return fewer bytes than asked for; read until it ends or passes the cap.
-        chunk = request.read(min(remaining, 64 * 1024))
+        try:
+            chunk = request.read(min(remaining, 64 * 1024))
+        except Exception as error:
+            # The server could not deliver the body: it stalled past the server's timeout, the
+            # connection broke, or the chunked encoding was invalid (gunicorn raises its parser's
+            # errors from the stream). Django wraps socket errors in UnreadablePostError.
+            if isinstance(error, TimeoutError) or isinstance(error.__cause__, TimeoutError):
+                raise Rejection(
+                    408,
+                    "body_timeout",
+                    "The body stopped arriving before it was complete; nothing "
+                    "was accepted. Send the request again.",
+                ) from None
+            raise Rejection(
+                400,
+                "body_incomplete",
+                "The body could not be read to its end (the connection broke "
+                "or its chunked encoding is invalid); nothing was accepted. Send the request again.",
+            ) from None
         if not chunk:
             break
         chunks.append(chunk)
@@ -203,6 +221,13 @@ def _read_body(request: InboundRequest) -> bytes:
     body = b"".join(chunks)
     if len(body) > cap:
         raise Rejection(413, "payload_too_large", f"The body is larger than the limit of {cap} bytes.")
+    if request.declared_length is not None and len(body) < request.declared_length:
+        raise Rejection(
+            400,
+            "body_incomplete",
+            f"The body ended after {len(body)} of the {request.declared_length} "
+            "bytes its Content-Length announced; nothing was accepted. Send the request again.",
+        )
     return body
 
 
@@ -331,6 +356,7 @@ def _log_rejection(
     detail: dict[str, Any] = {"detail": rejection.detail}
     if rejection.errors is not None:
         detail["errors"] = rejection.errors
+    detail = json_safe(detail)  # error paths and messages quote the sender's keys and values
     _delivery(
         trigger,
         version,
