@@ -24,6 +24,7 @@ def pre_request(worker: Any, req: Any) -> None:
     if sock is not None:
         sock.settimeout(body_timeout)
 
+
 # gunicorn 27's control socket defaults to ~/.gunicorn/gunicorn.ctl, one path for every server of the
 # user: two servers on one machine (a deploy, a benchmark, the tests) would take it from each other.
 # Off unless WEB_CONTROL_SOCKET names a path for this server.
