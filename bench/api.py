@@ -32,14 +32,3 @@ def api_for_new_user(stack: Stack, username: str = "bench") -> Api:
     if match is None:
         raise RuntimeError(f"no token in drf_create_token's output: {printed!r}")
     return Api(stack.web_url, match.group(1))
-
-
-def publish_workflow(api: Api, name: str, steps: list[dict[str, Any]]) -> str:
-    """Create, give a webhook trigger, add the steps, publish; returns the webhook URL."""
-    workflow = api.call("POST", "/workflows/", {"name": name})
-    trigger = api.call("PUT", f"/workflows/{workflow['id']}/trigger/")
-    for position, step in enumerate(steps):
-        api.call("POST", f"/workflows/{workflow['id']}/steps/", {**step, "position": position})
-    api.call("POST", f"/workflows/{workflow['id']}/publish/")
-    url: str = trigger["webhook_url"]
-    return url

@@ -40,6 +40,11 @@ class ScenarioResult:
     columns: list[Column]  # what the Markdown table shows of each row
     conclusion: str = ""
     notes: list[str] = field(default_factory=list)
+    # What went wrong with the harness (not the product's speed): the run then exits non-zero.
+    errors: list[str] = field(default_factory=list)
+    # The largest peak RSS seen, in MB, of one process of each kind: "web" (a gunicorn worker),
+    # "worker" (a Celery worker process).
+    peak_rss_mb: dict[str, float | None] = field(default_factory=dict)
 
     def cell(self, row: dict[str, Any], key: str) -> Any:
         if "|" in key:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bench import load
+from bench import loadgen
 from bench.stats import spread_ms
 
 
-def latency_to_receiver(result: load.LoadResult, first_seen: dict[int, float]) -> dict[str, Any]:
+def latency_to_receiver(result: loadgen.LoadResult, first_seen: dict[int, float]) -> dict[str, Any]:
     """Webhook accepted (its 202 read by the sender) → the step's request received, per run. Both
     clocks are this machine's wall clock."""
     seen = [first_seen[a.run_id] - a.accepted_at for a in result.accepted if a.run_id in first_seen]

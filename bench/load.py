@@ -1,8 +1,9 @@
-"""The load generator: POSTs webhooks from a few threads over kept-alive connections.
+"""The first load generator: POSTs from threads with http.client over kept-alive connections.
 
-Threads with http.client are enough here: each request costs the client far less CPU than the server
-spends answering it, and the CPU the generator used is measured and reported with its results so
-that this stays checkable.
+Kept only as the "threads" engine of the loadgen scenario, which compares it with bench/loadgen.py's
+generator and with wrk: on two cores it costs ~0.25 ms of CPU per request (http.client's header
+handling in Python, and the GIL passed between 16-64 threads), which at the bare view's rate is CPU
+taken from the server. The scenarios use bench/loadgen.py.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class LoadResult:
     cpu_seconds: float
     accepted: list[Accepted] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # seconds, of every answer read
 
     @property
     def duration(self) -> float:
@@ -43,8 +45,11 @@ class LoadResult:
         return len(self.accepted) / self.duration if self.duration > 0 else 0.0
 
 
-def send_webhooks(url: str, *, total: int, concurrency: int, rate: float | None = None) -> LoadResult:
-    """POST ``total`` empty webhooks to ``url``; as fast as they are accepted, or ``rate`` per second."""
+def send_webhooks(
+    url: str, *, total: int, concurrency: int, rate: float | None = None, duration: float | None = None
+) -> LoadResult:
+    """POST ``total`` empty webhooks to ``url``; as fast as they are accepted, or ``rate`` per second;
+    stop sending after ``duration`` seconds if given."""
     parts = urlsplit(url)
     numbers = itertools.count()
     lock = threading.Lock()
@@ -57,16 +62,18 @@ def send_webhooks(url: str, *, total: int, concurrency: int, rate: float | None 
         while True:
             with lock:
                 number = next(numbers)
-            if number >= total:
+            if number >= total or (duration is not None and time.monotonic() - start > duration):
                 break
             if rate:  # request n leaves at start + n/rate, whichever thread sends it
                 time.sleep(max(0.0, start + number / rate - time.monotonic()))
+            sent = time.monotonic()
             outcome = _post(connection, parts.path)
             with lock:
+                result.latencies.append(time.monotonic() - sent)
                 result.statuses[outcome[0]] += 1
                 if outcome[1] is not None:
                     result.accepted.append(outcome[1])
-            if outcome[1] is None:
+            if not outcome[0].isdigit():
                 connection.close()  # start afresh after any error
         connection.close()
 

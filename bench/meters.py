@@ -33,12 +33,17 @@ def cpu_percent(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
     likewise for CPU that no role used (this machine's other tenants, the kernel); "machine" as the
     percentage of all cores busy."""
     seconds = after.at - before.at
-    if seconds < 2:  # /proc counts in ticks and lags a little: too coarse for a shorter interval
+    if seconds < 0.9:  # /proc counts in ticks of 10 ms: too coarse for a shorter interval
         return {}
     used = {name: after.cpu[name] - before.cpu.get(name, 0.0) for name in after.cpu}
-    result = {name: pct(value, seconds) for name, value in used.items()}
+    # A role's CPU can seem to go down when one of its processes ends between the reading of the
+    # process and the reading of its parent, which only then counts it among its children (seen with
+    # other tenants' PostgreSQL backends): such a figure is unknown, not negative.
+    result: dict[str, float | None] = {
+        name: pct(value, seconds) if value >= 0 else None for name, value in used.items()
+    }
     busy = after.machine_busy - before.machine_busy
-    result["other"] = pct(busy - sum(used.values()), seconds)
+    result["other"] = pct(busy - sum(value for value in used.values() if value >= 0), seconds)
     result["machine"] = pct(busy, after.machine_total - before.machine_total)
     return result
 

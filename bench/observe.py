@@ -44,11 +44,11 @@ def wait_finished(stack: Stack, expected: int, *, timeout: float, stall: float =
 
 
 def wait_queue_empty(stack: Stack, *, timeout: float) -> float:
-    """Poll until the broker's queue is empty and nothing is reserved by a worker (Celery's Redis
+    """Poll until the broker's queues are empty and nothing is reserved by a worker (Celery's Redis
     transport keeps reserved messages in "unacked"); returns the seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if stack.redis("LLEN", "celery") in ("0", "") and stack.redis("HLEN", "unacked") in ("0", ""):
+        if stack.queued() == 0 and stack.reserved() == 0:
             break
         time.sleep(0.5)
     return round(time.monotonic() - started, 1)

@@ -23,7 +23,7 @@ PR_SET_PDEATHSIG = 1
 T = TypeVar("T")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Runs in the child between fork and exec; only async-signal-safe work belongs here.
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -40,7 +40,7 @@ def spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> s
             stderr=subprocess.STDOUT,
             start_new_session=True,
             # Safe here: the runner starts children from its main thread only.
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
 
@@ -118,12 +118,14 @@ def pids_named(prefix: str) -> list[int]:
 def cpu_seconds(pids: Iterable[int]) -> float:
     """User plus system CPU of the processes (each with all its threads) and of their children that
     have ended, in seconds. The children count: PostgreSQL forks a backend per connection, and a
-    worker that reconnects for every task leaves a trail of short-lived backends."""
+    worker that reconnects for every task leaves a trail of short-lived backends. A negative pid
+    means that process without its children (the runner, whose load generator reports itself)."""
     ticks = 0
     for pid in pids:
-        fields = _stat_fields(pid)
+        fields = _stat_fields(abs(pid))
         if fields is not None:
-            ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+            # utime, stime, then cutime, cstime
+            ticks += sum(int(value) for value in fields[11 : 15 if pid > 0 else 13])
     return ticks / CLOCK_TICKS
 
 

@@ -1,12 +1,16 @@
-"""``make bench``: run the scenarios, write bench/results/<UTC date-time>.json and latest.md.
+"""``make bench``: run the scenarios, write bench/results/<UTC date-time>.json, latest.md (the
+tables, the ratios and the targets) and latest.png (the receive scenario's latency chart).
 
-    .venv/bin/python -m bench.run                      # every scenario, full size (~10 minutes)
+    .venv/bin/python -m bench.run                      # every scenario, full size (~15 minutes)
     .venv/bin/python -m bench.run --quick              # a few seconds each: checks the harness works
-    .venv/bin/python -m bench.run -s http_steps --set workers=threads:64:1 --set webhooks=5000
+    .venv/bin/python -m bench.run -s receive --set levels=16 --set loadgen=python
+    .venv/bin/python -m bench.run -s http_steps --set workers=threads:16:1:p2 --set webhooks=5000
 
 BENCH_QUICK=1 means --quick. BENCH_ADMIN_DATABASE_URL says where to create (and drop) the database
-orchestrator_bench; default postgresql://127.0.0.1:5432/postgres. Ctrl-C (or SIGTERM) stops cleanly:
-every process ended, the bench database dropped. Everything runs on 127.0.0.1.
+orchestrator_bench_<pid>; default postgresql://127.0.0.1:5432/postgres. Ctrl-C (or SIGTERM) stops
+cleanly: every process ended, the bench database dropped. Everything runs on 127.0.0.1.
+The exit status is non-zero when the harness failed (a scenario raised, or found answers or runs
+that say the setup is wrong), never because of a figure: targets not met are only reported.
 """
 
 from __future__ import annotations
@@ -23,18 +27,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench import chart, loadgen, targets
 from bench.context import Context, ScenarioResult
 from bench.procs import REPO
 from bench.scenarios import SCENARIOS
+from bench.stack import BENCH_ENV
 from bench.stats import markdown_table
+from bench.workloads import TRIGGER_SETTINGS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BUDGET_SECONDS = {"full": 600, "quick": 60}  # per scenario
+BUDGET_SECONDS = {"full": 600, "quick": 90}  # per scenario
 
 
 def main() -> int:
@@ -48,6 +56,9 @@ def main() -> int:
         "mode": mode,
         "machine": machine_info(),
         "versions": versions(),
+        "loadgen": {"engine": loadgen.default_engine(), "wrk": loadgen.wrk_binary()},
+        # The only differences from production settings (bench/stack.py); everything else is default.
+        "differences_from_production": {**BENCH_ENV, **TRIGGER_SETTINGS},
         "scenarios": {},
     }
     results: list[ScenarioResult] = []
@@ -75,8 +86,15 @@ def main() -> int:
             "rows": result.rows,
             "conclusion": result.conclusion,
             "notes": result.notes,
+            "errors": result.errors,
+            "peak_rss_mb": result.peak_rss_mb,
         }
+        for error in result.errors:
+            context.say(f"{name}: HARNESS ERROR: {error}")
+        failed = failed or bool(result.errors)
     report["duration_s"] = round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 1)
+    report["ratios"] = targets.ratios(report)
+    report["targets"] = [{**asdict(t), "verdict": t.verdict} for t in targets.evaluate(report)]
     markdown = render_markdown(report, results)
     write_results(started, report, markdown)
     print(markdown)
@@ -157,7 +175,51 @@ def render_markdown(report: dict[str, Any], results: list[ScenarioResult]) -> st
     for name, entry in report["scenarios"].items():
         if "error" in entry:
             lines += ["", f"## {name}", "", f"FAILED: {entry['error']}"]
-    return "\n".join(lines) + "\n"
+        for error in entry.get("errors", []):
+            lines += ["", f"- HARNESS ERROR ({name}): {error}"]
+    return "\n".join([*lines[:3], *_summary(report), *lines[3:]]) + "\n"
+
+
+def _summary(report: dict[str, Any]) -> list[str]:
+    """The ratios, the targets, and how the stack differs from production: first, before the tables."""
+    r = report["ratios"]
+    engine = report["loadgen"]["engine"]
+
+    def shown(value: float | None, percent: bool = False) -> str:
+        if value is None:
+            return "-"
+        return f"{100 * value:.1f}%" if percent else f"{value:,.1f}"
+
+    lines = [
+        "",
+        f"At {targets.REFERENCE_SENDERS} senders, no worker running: (b)/(a) = {shown(r['b_over_a'], True)}, "
+        f"(c)/(a) = {shown(r['c_over_a'], True)}; (b) p99 = {shown(r['b_p99_ms'])} ms "
+        f"((a) {shown(r['a_per_s'])}/s, (b) {shown(r['b_per_s'])}/s, (c) {shown(r['c_per_s'])}/s).",
+    ]
+    if report["mode"] == "quick":
+        lines += ["", "**Quick mode: these figures only show that the harness works; they measure nothing.**"]
+    lines += ["", "## Targets", ""]
+    rows = [[t["name"], t["requirement"], t["measured"], t["verdict"]] for t in report["targets"]]
+    lines.append(markdown_table(["target", "requirement", "measured", "verdict"], rows))
+    lines += [
+        "",
+        "## How it was measured",
+        "",
+        "Production settings and processes (gunicorn with orchestrator/gunicorn_conf.py, its access log "
+        "included; Celery beat; the README's worker command), except:",
+        "",
+        *(f"- `{name}`: {why}" for name, why in report["differences_from_production"].items()),
+        "",
+        f"Load generator: {engine}"
+        + (f" ({report['loadgen']['wrk']})" if engine == "wrk" else " (bench/loadgen.py; wrk not installed)")
+        + "; it runs on the same two cores as the server, and its CPU is reported beside every figure. "
+        "The end to end scenario always uses bench/loadgen.py (it needs each 202's run id).",
+        "",
+        "![latency and throughput against concurrent senders](latest.png)"
+        if report["mode"] == "full"
+        else "![latency and throughput against concurrent senders](latest-quick.png)",
+    ]
+    return lines
 
 
 def write_results(started: datetime.datetime, report: dict[str, Any], markdown: str) -> None:
@@ -168,6 +230,7 @@ def write_results(started: datetime.datetime, report: dict[str, Any], markdown: 
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"{stamp}{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / f"latest{suffix}.md").write_text(markdown)
+    chart.draw(report, RESULTS / f"latest{suffix}.png")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
 """The product as deployed, on loopback: PostgreSQL (a fresh database), a private redis-server,
-gunicorn, Celery beat, Celery workers, and the receiver the steps call.
+gunicorn with the production configuration (orchestrator/gunicorn_conf.py), Celery beat, Celery
+workers, and the receiver the steps call.
 
 ``Stack`` is a context manager: leaving it, normally or through an exception (Ctrl-C included),
 ends every process it started and drops the database it created.
+
+Settings are the product's defaults, as production runs them, except what ``BENCH_ENV`` lists (and
+the report repeats): where the database and the broker are, loopback opened to outgoing requests (the
+receiver is on 127.0.0.1), a random SECRET_KEY, and ``BENCH_ENDPOINTS=1`` for the baseline view.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import requests
@@ -27,20 +33,63 @@ from bench import procs
 BIN = Path(sys.executable).parent  # the venv's: celery, gunicorn and the app's code all match
 # Tables the scenarios fill; emptied between measurements so each starts from the same state.
 RUN_TABLES = "triggers_delivery, workflows_run, workflows_stepresult, workflows_stepattempt"
+# Where Celery's Redis transport keeps the messages workers have reserved and not acknowledged. The
+# queues themselves are Redis lists, found by type; the exchange bindings (_kombu.binding.*, sets) stay.
+RESERVED_KEYS = ("unacked", "unacked_index")
+
+# What the bench sets in the services' environment, and why: the only differences from production.
+BENCH_ENV = {
+    "DATABASE_URL": "the bench's own PostgreSQL database, created and dropped by the harness",
+    "CELERY_BROKER_URL": "a private redis-server on a free loopback port, without persistence",
+    "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8: the steps' receiver is on loopback (empty in production)",
+    "BENCH_ENDPOINTS": "1: routes bench/noop/, the baseline view (off in production)",
+    "SECRET_KEY": "random per run",
+    "PUBLIC_BASE_URL": "the bench's gunicorn address",
+    "ORCHESTRATOR_VAR_DIR": "the run's scratch directory",
+    "WEB_BIND": "127.0.0.1 and a free port",
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A long-running process of the product besides gunicorn and the Celery workers, started as
+    deployed. In ``argv``, ``{python}``, ``{bin}`` (the venv's bin/) and ``{dir}`` (the run's scratch
+    directory) are filled in; the command runs in the repository with the services' environment.
+    ``with_workers``: started and stopped with the Celery workers (so it is off while the receive
+    path is measured alone) rather than running all along."""
+
+    name: str
+    argv: tuple[str, ...]
+    with_workers: bool = False
+
+
+# Add a process of the product here (one line), e.g.
+#   Service("outbox", ("{python}", "manage.py", "outbox_relay")),
+SERVICES: tuple[Service, ...] = (
+    Service("beat", ("{bin}/celery", "-A", "orchestrator", "beat", "-s", "{dir}/celerybeat-schedule")),
+)
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
     pool: str = "threads"
-    concurrency: int = 16
+    concurrency: int = 16  # the README's production command: --pool threads --concurrency 16
     prefetch: int = 1
+    processes: int = 1  # Celery worker processes started on this machine
     # A what-if, not the product's behaviour: see bench/worker.py.
     reuse_db_connections: bool = False
 
     @property
     def label(self) -> str:
         label = f"{self.pool} c={self.concurrency} prefetch={self.prefetch}"
+        if self.processes != 1:
+            label = f"{self.processes} x {label}"
         return label + " +reuse-db (what-if)" if self.reuse_db_connections else label
+
+
+def _database_name() -> str:
+    # Per runner process: two runs at once (two people, or CI beside a developer) never share one.
+    return f"orchestrator_bench_{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -51,10 +100,11 @@ class StackConfig:
             "BENCH_ADMIN_DATABASE_URL", "postgresql://127.0.0.1:5432/postgres"
         )
     )
-    database: str = "orchestrator_bench"
+    database: str = field(default_factory=_database_name)
     receiver_delay: float = 0.05
-    web_workers: int = 2
-    web_threads: int = 4
+    # None: orchestrator/gunicorn_conf.py's own values (WEB_WORKERS, WEB_THREADS), as in production.
+    web_workers: int | None = None
+    web_threads: int | None = None
 
     def public(self) -> dict[str, object]:
         """For the results file: the admin URL without its password, if it has one."""
@@ -66,15 +116,22 @@ class StackConfig:
 
 
 @dataclass
-class Worker:
+class Workers:
+    """The Celery worker processes of one configuration, sharing one probe directory."""
+
     config: WorkerConfig
-    process: subprocess.Popen[bytes]
+    processes: list[subprocess.Popen[bytes]]
     probe_dir: Path
-    log: Path
+    logs: list[Path]
 
     @property
     def pids(self) -> list[int]:
-        return procs.descendants(self.process.pid)
+        return [pid for process in self.processes for pid in procs.descendants(process.pid)]
+
+    def peak_rss_mb(self) -> float | None:
+        """The largest peak RSS of any one worker process (a prefork pool's children included)."""
+        values = [procs.peak_rss_mb(pid) for pid in self.pids]
+        return max((value for value in values if value is not None), default=None)
 
 
 @dataclass
@@ -87,7 +144,7 @@ class Stack:
     redis_port: int = 0
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _database_created: bool = False
-    worker: Worker | None = None
+    workers: Workers | None = None
     _workers_started: int = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -112,15 +169,17 @@ class Stack:
         web_port, receiver_port = free_port(), free_port()
         self.web_url = f"http://127.0.0.1:{web_port}"
         self.receiver_url = f"http://127.0.0.1:{receiver_port}"
-        self.env = self._service_env()
+        self.env = self._service_env(web_port)
         self._manage("migrate", "--noinput")
         self._start_receiver(receiver_port)
-        self._start_web(web_port)
-        self._start_beat()
+        self._start_web()
+        for service in SERVICES:
+            if not service.with_workers:
+                self._start_service(service)
 
     def close(self) -> None:
         """Idempotent, and never raises: it runs on the way out of failures too."""
-        self.stop_worker()
+        self.stop_workers()
         for name in reversed(list(self._processes)):
             procs.end(self._processes.pop(name))
         if self._database_created:
@@ -128,20 +187,27 @@ class Stack:
                 self._admin_sql(f"DROP DATABASE IF EXISTS {self.config.database} WITH (FORCE)")
             self._database_created = False
 
-    def _service_env(self) -> dict[str, str]:
+    def _service_env(self, web_port: int) -> dict[str, str]:
         admin = urlsplit(self.config.admin_url)
         database_url = admin._replace(path=f"/{self.config.database}").geturl()
-        return {
+        env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "orchestrator.settings",
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "BENCH_ENDPOINTS": "1",
             "ORCHESTRATOR_VAR_DIR": str(self.directory / "var"),
             "SECRET_KEY": secrets.token_urlsafe(48),
             "PUBLIC_BASE_URL": self.web_url,
+            "WEB_BIND": f"127.0.0.1:{web_port}",
             "PYTHONUNBUFFERED": "1",
         }
+        if self.config.web_workers is not None:
+            env["WEB_WORKERS"] = str(self.config.web_workers)
+        if self.config.web_threads is not None:
+            env["WEB_THREADS"] = str(self.config.web_threads)
+        return env
 
     # --- services -------------------------------------------------------------------------------
 
@@ -157,9 +223,21 @@ class Stack:
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{procs.log_tail(log)}")
 
     def _create_database(self) -> None:
+        self._drop_stale_databases()
         self._admin_sql(f"DROP DATABASE IF EXISTS {self.config.database} WITH (FORCE)")
         self._admin_sql(f"CREATE DATABASE {self.config.database}")
         self._database_created = True
+
+    def _drop_stale_databases(self) -> None:
+        """Databases of runs whose runner is gone (killed outright, with no chance to drop them)."""
+        rows = _psql(
+            self.config.admin_url, "SELECT datname FROM pg_database WHERE datname LIKE 'orchestrator_bench_%'"
+        )
+        for (name,) in rows:
+            pid = name.rsplit("_", 1)[-1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                with contextlib.suppress(RuntimeError):
+                    self._admin_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def _start_redis(self) -> None:
         binary = shutil.which("redis-server")
@@ -184,16 +262,18 @@ class Stack:
         self._spawn("receiver", [*command, "--delay", str(self.config.receiver_delay)])
         self._wait_http("receiver", f"{self.receiver_url}/_records")
 
-    def _start_web(self, port: int) -> None:
-        command = [str(BIN / "gunicorn"), "orchestrator.wsgi", "-b", f"127.0.0.1:{port}"]
-        command += ["-w", str(self.config.web_workers), "-k", "gthread"]
-        command += ["--threads", str(self.config.web_threads), "--log-level", "warning"]
-        self._spawn("gunicorn", command)
+    def _start_web(self) -> None:
+        """As the README documents for production: ``gunicorn -c python:orchestrator.gunicorn_conf
+        orchestrator.wsgi``, its access log included (to the log file, as to stdout in production)."""
+        self._spawn(
+            "gunicorn",
+            [str(BIN / "gunicorn"), "-c", "python:orchestrator.gunicorn_conf", "orchestrator.wsgi"],
+        )
         self._wait_http("gunicorn", f"{self.web_url}/api/")
 
-    def _start_beat(self) -> None:
-        schedule = self.directory / "celerybeat-schedule"
-        self._spawn("beat", [str(BIN / "celery"), "-A", "orchestrator", "beat", "-s", str(schedule)])
+    def _start_service(self, service: Service) -> None:
+        fill = {"python": sys.executable, "bin": str(BIN), "dir": str(self.directory)}
+        self._spawn(service.name, [part.format(**fill) for part in service.argv])
 
     def _wait_http(self, name: str, url: str) -> None:
         def answers() -> bool:
@@ -205,52 +285,77 @@ class Stack:
 
         procs.wait_until(answers, timeout=60, what=f"{name} at {url}", interval=0.2)
 
-    def start_worker(self, config: WorkerConfig) -> Worker:
-        """One Celery worker process with the probe, configured as deployed except for ``config``:
-        Celery's default log level (WARNING), mingle, gossip and heartbeats on, as the README's
-        `celery -A orchestrator worker --pool threads`."""
-        self.stop_worker()
+    def start_workers(self, config: WorkerConfig) -> Workers:
+        """``config.processes`` Celery worker processes with the probe, configured as deployed except
+        for ``config``: Celery's default log level (WARNING), mingle, gossip and heartbeats on, as the
+        README's `celery -A orchestrator worker --pool threads --concurrency 16`; and the services
+        that run with the workers."""
+        self.stop_workers()
         self._workers_started += 1
-        probe_dir = self.directory / f"probe{self._workers_started}"
+        number = self._workers_started
+        probe_dir = self.directory / f"probe{number}"
         probe_dir.mkdir()
-        log = self.directory / f"worker{self._workers_started}.log"
         env = {
             **self.env,
             "BENCH_PROBE_DIR": str(probe_dir),
             "CELERY_WORKER_PREFETCH_MULTIPLIER": str(config.prefetch),
             "BENCH_REUSE_DB_CONNECTIONS": "1" if config.reuse_db_connections else "",
         }
-        command = [sys.executable, "-m", "bench.worker", "-A", "orchestrator", "worker"]
-        command += ["--pool", config.pool, "--concurrency", str(config.concurrency)]
-        command += ["-n", f"bench{self._workers_started}@%h"]
-        process = procs.spawn(command, log, env)
-        self.worker = Worker(config, process, probe_dir, log)
-        # Ready when it waits on the queue: Celery's Redis transport blocks in BRPOP to consume.
-        procs.wait_until(self._worker_consuming, timeout=60, what=f"worker to consume (log: {log})")
-        return self.worker
+        processes, logs = [], []
+        for index in range(config.processes):
+            log = self.directory / f"worker{number}-{index}.log"
+            command = [sys.executable, "-m", "bench.worker", "-A", "orchestrator", "worker"]
+            command += ["--pool", config.pool, "--concurrency", str(config.concurrency)]
+            command += ["-n", f"bench{number}-{index}@%h"]
+            processes.append(procs.spawn(command, log, env))
+            logs.append(log)
+        self.workers = Workers(config, processes, probe_dir, logs)
+        for service in SERVICES:
+            if service.with_workers:
+                self._start_service(service)
+        # Ready when each waits on the queue: Celery's Redis transport blocks in BRPOP to consume.
+        procs.wait_until(self._workers_consuming, timeout=60, what=f"workers to consume (logs: {logs})")
+        return self.workers
 
-    def _worker_consuming(self) -> bool:
-        assert self.worker is not None
-        if self.worker.process.poll() is not None:
-            raise RuntimeError(f"worker exited:\n{procs.log_tail(self.worker.log)}")
-        return "cmd=brpop" in self.redis("CLIENT", "LIST")
+    def _workers_consuming(self) -> bool:
+        assert self.workers is not None
+        for process, log in zip(self.workers.processes, self.workers.logs, strict=True):
+            if process.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{procs.log_tail(log)}")
+        return self.redis("CLIENT", "LIST").count("cmd=brpop") >= len(self.workers.processes)
 
-    def stop_worker(self) -> None:
-        if self.worker is not None:
-            procs.end(self.worker.process, signal.SIGTERM, grace=10)
-            self.worker = None
+    def stop_workers(self) -> None:
+        if self.workers is not None:
+            for process in self.workers.processes:
+                procs.end(process, signal.SIGTERM, grace=10)
+            self.workers = None
+        for service in SERVICES:
+            if service.with_workers and service.name in self._processes:
+                procs.end(self._processes.pop(service.name))
 
     def reset_data(self) -> None:
-        """Empty the run tables and the broker, so the next measurement starts from nothing."""
+        """Empty the run tables and the broker's queue, so the next measurement starts from nothing."""
         self.sql(f"TRUNCATE {RUN_TABLES} CASCADE")
-        self.redis("FLUSHALL")
+        self.empty_queue()
         requests.post(f"{self.receiver_url}/_reset", timeout=5).raise_for_status()
 
     def web_pids(self) -> list[int]:
         return procs.descendants(self._processes["gunicorn"].pid)
 
+    def web_worker_pids(self) -> list[int]:
+        """gunicorn's worker processes (not its master)."""
+        return self.web_pids()[1:]
+
+    def web_peak_rss_mb(self) -> float | None:
+        values = [procs.peak_rss_mb(pid) for pid in self.web_worker_pids()]
+        return max((value for value in values if value is not None), default=None)
+
     def pid(self, name: str) -> int:
         return self._processes[name].pid
+
+    def service_roles(self) -> dict[str, list[int]]:
+        """The pids of each SERVICES process now running, by name (for CPU per role)."""
+        return {s.name: [self.pid(s.name)] for s in SERVICES if s.name in self._processes}
 
     # --- talking to the services ----------------------------------------------------------------
 
@@ -271,34 +376,80 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def sql(self, statement: str) -> list[list[str]]:
+    def sql(self, statement: str, *, timeout: float = 120) -> list[list[str]]:
         """Run SQL in the bench database; rows of unaligned, comma-separated psql output."""
-        return _psql(self.env["DATABASE_URL"], statement)
+        return _psql(self.env["DATABASE_URL"], statement, timeout=timeout)
 
     def _admin_sql(self, statement: str) -> None:
         _psql(self.config.admin_url, statement)
 
     def redis(self, *words: str) -> str:
-        """One command to the private redis-server in its inline form; the reply as text."""
-        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=5) as sock:
-            sock.sendall(" ".join(words).encode() + b"\r\n")
+        """One command to the private redis-server; the reply as text (an array's items joined by
+        newlines, an integer as its digits, nil as "")."""
+        reply = self.redis_reply(*words)
+        if isinstance(reply, list):
+            return "\n".join(str(item) for item in reply)
+        return "" if reply is None else str(reply)
+
+    def redis_reply(self, *words: str) -> str | int | list[object] | None:
+        """One command in RESP, the reply parsed: text, integer, list, or None (nil)."""
+        command = b"*%d\r\n" % len(words) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(word.encode()), word.encode()) for word in words
+        )
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=10) as sock:
+            sock.sendall(command)
             with sock.makefile("rb") as replies:
-                reply = replies.readline().decode().rstrip("\r\n")
-                if reply.startswith("$"):  # a bulk string: its length, then the text
-                    length = int(reply[1:])
-                    return replies.read(length).decode() if length >= 0 else ""
-        if reply.startswith("-"):
-            raise RuntimeError(f"redis: {reply[1:]}")
-        return reply[1:]
+                return _resp(replies)
+
+    # --- the broker's queues (Celery's Redis transport keeps each queue as a Redis list) --------------
+
+    def queue_keys(self) -> list[str]:
+        """Every queue, whatever the product names them (``celery``, ``runs.0`` ... ``runs.7``)."""
+        keys = self.redis_reply("SCAN", "0", "COUNT", "10000", "TYPE", "list")
+        assert isinstance(keys, list) and isinstance(keys[1], list)
+        return sorted(str(key) for key in keys[1])
+
+    def queued(self) -> int:
+        """Messages waiting in the queues (not those a worker has reserved: see ``reserved``)."""
+        return sum(int(self.redis("LLEN", key) or 0) for key in self.queue_keys())
+
+    def reserved(self) -> int:
+        """Messages delivered to a worker and not yet acknowledged."""
+        return int(self.redis("HLEN", "unacked") or 0)
+
+    def empty_queue(self, *, reserved_too: bool = True) -> None:
+        """Delete what waits in the queues (and what workers reserved); the bindings stay."""
+        keys = self.queue_keys() + (list(RESERVED_KEYS) if reserved_too else [])
+        if keys:
+            self.redis("DEL", *keys)
 
 
-def _psql(url: str, statement: str) -> list[list[str]]:
+def _resp(replies: BinaryIO) -> str | int | list[object] | None:
+    line = replies.readline().decode().rstrip("\r\n")
+    kind, rest = line[:1], line[1:]
+    if kind == "+":
+        return rest
+    if kind == "-":
+        raise RuntimeError(f"redis: {rest}")
+    if kind == ":":
+        return int(rest)
+    if kind == "$":
+        if int(rest) < 0:
+            return None
+        data = replies.read(int(rest) + 2)
+        return data[:-2].decode(errors="replace")
+    if kind == "*":
+        return None if int(rest) < 0 else [_resp(replies) for _ in range(int(rest))]
+    raise RuntimeError(f"redis: unexpected reply {line!r}")
+
+
+def _psql(url: str, statement: str, *, timeout: float = 120) -> list[list[str]]:
     done = subprocess.run(
         ["psql", "-X", "-q", "-A", "-t", "-F", ",", "-v", "ON_ERROR_STOP=1", url, "-c", statement],
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise RuntimeError(f"psql failed on {statement[:80]!r}: {done.stderr.strip()}")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
@@ -13,3 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("echo/", echo, name="echo"),
 ]
+
+if settings.BENCH_ENDPOINTS:  # benchmark-only (`make bench`); absent in production
+    from orchestrator.bench_views import NoopView
+
+    urlpatterns.append(path("bench/noop/", NoopView.as_view(), name="bench-noop"))

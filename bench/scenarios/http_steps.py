@@ -1,11 +1,13 @@
-"""How many Send HTTP Request steps per second does ONE worker process sustain against a receiver that
-answers after 50 ms, and how long from a webhook's 202 to the step's request?
+"""(d) End to end: how many Send HTTP Request steps per second do the workers of one machine drain
+against a receiver that answers after 50 ms, do all runs succeed, and how long from a webhook's 202
+to the step's request?
 
-One published workflow with one http_request step to the receiver. For each worker configuration:
+One published workflow with one http_request step to the receiver. For each worker configuration
+(by default the README's production worker, one process, threads, concurrency 16):
 
 1. intake: a burst of webhooks, as fast as gunicorn accepts them, with no worker running. This gives
    the web tier's accepted/s and leaves a backlog of queued runs, as a traffic spike does.
-2. drain: start one worker process and wait until every run has finished. Runs finished per second
+2. drain: start the worker process(es) and wait until every run has finished. Runs finished per second
    between the first claim and the last finish is the answer (steps/s; one step per run), measured
    with nothing else busy. On two cores, a worker running during the burst would share the CPU with
    gunicorn, and its rate would say as much about the web tier as about the worker.
@@ -14,11 +16,16 @@ One published workflow with one http_request step to the receiver. For each work
 Production settings throughout, beat included: runs queued longer than RUN_REDISPATCH_AFTER_SECONDS
 are re-sent by the sweeper, and those duplicate messages are counted (duplicate tasks).
 
-Full mode compares the configurations with ``webhooks`` (1,200) each, then measures the best one with
-a what-if that is not the product's behaviour (database connections kept across tasks, see
-bench/worker.py), then the best one with ``final_webhooks`` (10,000), within the ~10 minute budget.
-Options (``--set KEY=VALUE``): workers (``pool:concurrency:prefetch[:reuse]``, comma separated),
-webhooks, final_webhooks, senders, paced_seconds, drain_timeout, quiet_wait, what_if_reuse_db (1/0).
+Full mode sends ``webhooks`` (10,000) to each configuration (quick mode: 300). Comparing several
+(``--set workers=threads:16:1,threads:32:1,prefork:2:1``) also measures the best one with
+``final_webhooks`` at the end, and with ``what_if_reuse_db=1`` with a what-if that is not the
+product's behaviour (database connections kept across tasks, see bench/worker.py; the product now
+keeps them itself, so this what-if only matters on older commits).
+Options (``--set KEY=VALUE``): workers (``pool:concurrency:prefetch[:reuse][:pN]``, comma
+separated; ``pN``: N worker processes), webhooks, final_webhooks, senders, paced_seconds,
+drain_timeout, quiet_wait, what_if_reuse_db (1/0).
+
+The webhooks are sent by bench/loadgen.py's generator (it reads each 202's run id, which wrk cannot).
 """
 
 from __future__ import annotations
@@ -28,17 +35,21 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from bench import figures, load, meters, observe, probe, procs
-from bench.api import api_for_new_user, publish_workflow
+from bench import figures, loadgen, measure, meters, observe, probe
+from bench.api import api_for_new_user
 from bench.context import Column, Context, ScenarioResult
 from bench.stack import Stack, StackConfig, WorkerConfig
-from bench.stats import pct, rate, spread_ms
+from bench.stats import rate, spread_ms
+from bench.workloads import create_workflow, http_step, lift_rate_limits
 
 QUESTION = (
-    "How many Send HTTP Request steps per second does one worker process sustain against a local "
-    "receiver that answers after 50 ms, and what is the webhook-accepted → request-received latency?"
+    "(d) How many Send HTTP Request steps per second do the workers drain against a local receiver "
+    "that answers after 50 ms, do all runs succeed, and what is the webhook-accepted → "
+    "request-received latency?"
 )
-FULL_WORKERS = "threads:16:1,threads:32:1,threads:64:1,threads:32:4"
+PRODUCTION_WORKER = (
+    "threads:16:1"  # the README: celery -A orchestrator worker --pool threads --concurrency 16
+)
 
 
 @dataclass
@@ -58,29 +69,36 @@ class Settings:
 
 def settings_for(context: Context) -> Settings:
     options, quick = context.options, context.quick
-    workers = options.get("workers", "threads:16:1" if quick else FULL_WORKERS)
+    workers = options.get("workers", PRODUCTION_WORKER).split(",")
+    webhooks = int(options.get("webhooks", 300 if quick else 10_000))
     return Settings(
-        workers=[_worker_config(text) for text in workers.split(",")],
-        webhooks=int(options.get("webhooks", 200 if quick else 1_200)),
-        final_webhooks=int(options.get("final_webhooks", 0 if quick else 10_000)),
+        workers=[_worker_config(text) for text in workers],
+        webhooks=webhooks,
+        final_webhooks=int(options.get("final_webhooks", 0 if quick or len(workers) == 1 else 10_000)),
         senders=int(options.get("senders", 16)),
         paced_seconds=float(options.get("paced_seconds", 2 if quick else 8)),
-        drain_timeout=float(options.get("drain_timeout", 30 if quick else 240)),
-        quiet_wait=float(options.get("quiet_wait", 2 if quick else 10)),
-        what_if_reuse_db=options.get("what_if_reuse_db", "0" if quick else "1") == "1",
+        # Long enough for 25 steps/s, a tenth of the target.
+        drain_timeout=float(options.get("drain_timeout", max(30.0, webhooks / 25))),
+        quiet_wait=float(options.get("quiet_wait", 0 if quick else 10)),
+        what_if_reuse_db=options.get("what_if_reuse_db", "0") == "1",
     )
 
 
 def _worker_config(text: str) -> WorkerConfig:
-    """``pool:concurrency:prefetch``, and ``:reuse`` for the what-if that keeps DB connections."""
+    """``pool:concurrency:prefetch``, and ``:reuse`` for the what-if that keeps DB connections, ``:pN``
+    for N worker processes."""
     pool, concurrency, prefetch, *flags = text.split(":")
-    return WorkerConfig(pool, int(concurrency), int(prefetch), reuse_db_connections="reuse" in flags)
+    processes = next((int(flag[1:]) for flag in flags if flag.startswith("p") and flag[1:].isdigit()), 1)
+    return WorkerConfig(
+        pool, int(concurrency), int(prefetch), processes=processes, reuse_db_connections="reuse" in flags
+    )
 
 
 def run(context: Context) -> ScenarioResult:
     settings = settings_for(context)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    errors: list[str] = []
     # Time the final run needs, roughly (intake ~100/s, drain ~50/s), kept free while comparing.
     reserve = (15 if context.quick else 45) + settings.final_webhooks * 0.03
     with Stack(settings.stack, context.work_dir) as stack:
@@ -91,12 +109,16 @@ def run(context: Context) -> ScenarioResult:
             if optional and rows and context.remaining() < reserve:
                 notes.append(f"{config.label}: skipped, the time budget ran out")
                 return
-            busy = meters.wait_quiet(settings.quiet_wait)
-            context.say(f"measuring {config.label} with {webhooks} webhooks (machine {busy:.0f}% busy)")
+            busy = meters.wait_quiet(settings.quiet_wait) if settings.quiet_wait > 0 else None
+            quiet = f" (machine {busy:.0f}% busy)" if busy is not None else ""
+            context.say(f"measuring {config.label} with {webhooks} webhooks{quiet}")
             row = _measure(stack, hook_url, config, webhooks, settings, context)
             row["machine_busy_pct_before"] = busy
             context.say(_one_line(row))
             rows.append(row)
+            if row["webhooks_accepted"] < 0.99 * webhooks:
+                errors.append(f"{config.label}: {row['webhooks_accepted']} of {webhooks} webhooks accepted "
+                              f"({row['webhook_statuses']})")  # fmt: skip
 
         for config in settings.workers:
             measure(config, settings.webhooks)
@@ -122,53 +144,50 @@ def run(context: Context) -> ScenarioResult:
         columns=COLUMNS,
         conclusion=conclusion,
         notes=notes,
+        errors=errors,
+        peak_rss_mb={
+            "worker": max((row["peak_rss_mb"]["worker"] for row in rows), default=None),
+            "web": max((row["peak_rss_mb"]["web_worker"] for row in rows), default=None),
+        },
     )
 
 
 def _publish(stack: Stack) -> str:
-    api = api_for_new_user(stack)
-    step = {
-        "name": "notify receiver",
-        "type": "http_request",
-        "config": {
-            "method": "POST",
-            "url": f"{stack.receiver_url}/hook",
-            # The receiver matches each request to its run by this header.
-            "headers": {"X-Bench-Run": "{{ run.id }}"},
-            "body": {"run": "{{ run.id }}", "workflow": "{{ workflow.name }}"},
-            "timeout": 10,
-        },
-    }
-    return publish_workflow(api, "bench: http_steps", [step])
+    _, url = create_workflow(api_for_new_user(stack), "bench: http_steps", [http_step(stack)])
+    lift_rate_limits(stack)
+    return url
 
 
-def _roles(stack: Stack) -> meters.Roles:
-    return {
-        "worker": lambda: stack.worker.pids if stack.worker else [],
-        "web": stack.web_pids,
-        "postgres": lambda: procs.pids_named("postgres"),  # all of the cluster's processes
-        "receiver": lambda: [stack.pid("receiver")],
-        "redis": lambda: [stack.pid("redis")],
-        "beat": lambda: [stack.pid("beat")],
-        # This process: the load generator's threads, and the psql polls it has run.
-        "runner": lambda: [os.getpid()],
-    }
+def _send(
+    url: str, roles: meters.Roles, **spec: Any
+) -> tuple[loadgen.LoadResult, dict[str, meters.Snapshot]]:
+    """The webhooks, with every role's CPU read as the generator starts and as it ends."""
+    snapshots: dict[str, meters.Snapshot] = {}
+
+    def on_window(mark: str) -> None:
+        snapshots[mark] = meters.snapshot(roles)
+
+    result = loadgen.run(loadgen.LoadSpec(url=url, keep_run_ids=True, **spec), on_window=on_window)
+    return result, snapshots
 
 
 def _measure(
     stack: Stack, hook_url: str, config: WorkerConfig, webhooks: int, settings: Settings, context: Context
 ) -> dict[str, Any]:
     stack.reset_data()
-    roles = _roles(stack)
+    roles = measure.roles(stack)
     counters_before = observe.pg_counters(stack)
 
     # 1. intake, no worker running
-    at_start = meters.snapshot(roles)
-    burst = load.send_webhooks(hook_url, total=webhooks, concurrency=settings.senders)
-    at_intake_end = meters.snapshot(roles)
+    burst, window = _send(hook_url, roles, total=webhooks, concurrency=settings.senders)
+    at_start, at_intake_end = window["W"], window["E"]
+    intake_cpu = meters.cpu_percent(at_start, at_intake_end)
+    if intake_cpu and burst.cpu_pct is not None:
+        intake_cpu["loadgen"] = burst.cpu_pct
+        intake_cpu["other"] = round((intake_cpu.get("other") or 0.0) - burst.cpu_pct, 1)
 
-    # 2. drain the backlog with one worker process
-    worker = stack.start_worker(config)
+    # 2. drain the backlog with the worker processes
+    worker = stack.start_workers(config)
     at_worker_up = meters.snapshot(roles)
     timeout = min(settings.drain_timeout, max(10.0, context.remaining() - 30))
     observe.wait_finished(stack, len(burst.accepted), timeout=timeout)
@@ -180,7 +199,7 @@ def _measure(
 
     # Messages still queued now are the sweeper's re-sends of runs that have finished meanwhile; the
     # paced phase would wait behind them, so let the worker get through them first.
-    left_in_queue = int(stack.redis("LLEN", "celery") or 0)
+    left_in_queue = stack.queued()
     queue_emptied_s = observe.wait_queue_empty(stack, timeout=min(60.0, max(0.0, context.remaining() - 40)))
 
     # 3. paced, for the latency without a backlog
@@ -188,17 +207,14 @@ def _measure(
     paced = None
     if context.remaining() > settings.paced_seconds + 20:
         total = max(1, int(paced_rate * settings.paced_seconds))
-        paced = load.send_webhooks(hook_url, total=total, concurrency=settings.senders, rate=paced_rate)
+        paced, _ = _send(hook_url, roles, total=total, concurrency=settings.senders, rate=paced_rate)
         observe.wait_finished(stack, len(burst.accepted) + len(paced.accepted), timeout=20)
     all_runs = observe.runs(stack)
     time.sleep(0.7)
     executed = probe.read(worker.probe_dir)["tasks"].get("workflows.execute_run", [0])[0]
     first_seen, requests_seen, peak_in_flight = observe.received(stack)
-    peak_rss = {
-        "worker": sum(procs.peak_rss_mb(pid) or 0 for pid in worker.pids),
-        "web_worker": max((procs.peak_rss_mb(p) or 0 for p in stack.web_pids()[1:]), default=0),
-    }
-    stack.stop_worker()
+    peak_rss = {"worker": worker.peak_rss_mb() or 0.0, "web_worker": stack.web_peak_rss_mb() or 0.0}
+    stack.stop_workers()
     succeeded = [r for r in all_runs if r.status == "succeeded"]
     drain_cpu = at_drained.cpu
     return {
@@ -209,10 +225,10 @@ def _measure(
         "prefetch": config.prefetch,
         "load_average_at_start": os.getloadavg()[0],
         "webhooks_accepted": len(burst.accepted),
-        "webhook_statuses": dict(burst.statuses),
-        "accepted_per_s": round(burst.accepted_per_s, 1),
+        "webhook_statuses": dict(burst.all_statuses),
+        "accepted_per_s": burst.per_s,
         "webhook_ms": spread_ms([a.accepted_at - a.sent_at for a in burst.accepted]),
-        "loadgen_cpu_pct": pct(burst.cpu_seconds, burst.duration),
+        "loadgen_cpu_pct": burst.cpu_pct,
         **drain,
         "tasks_per_s": rate(probe_totals["tasks"].get("workflows.execute_run", [0])[0], drain["drain_s"]),
         "runs_succeeded": len(succeeded),
@@ -231,7 +247,7 @@ def _measure(
         "run_exec_ms": spread_ms(
             [r.finished_at - r.started_at for r in succeeded if r.finished_at and r.started_at]
         ),
-        "cpu_pct_intake": meters.cpu_percent(at_start, at_intake_end),
+        "cpu_pct_intake": intake_cpu,
         "cpu_pct_drain": meters.cpu_percent(at_worker_up, at_drained),
         # CPU per webhook while only the web tier worked, and per run while only the worker did.
         "cpu_ms_per_webhook_intake": figures.per_run(
