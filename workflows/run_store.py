@@ -7,6 +7,7 @@ was 40% of the engine's CPU per run). The statements here are the same ones, wri
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from functools import cache
@@ -47,11 +48,15 @@ def _claim_sql(vendor: str) -> str:
     claim = _CLAIM.format(run=_q(Run._meta.db_table))
     if vendor != "postgresql":
         return claim
-    # One round trip on PostgreSQL: the claim, and the workflow's name and the version's snapshot.
+    # One round trip on PostgreSQL: the claim, the workflow's name, the version's snapshot and what
+    # the steps read of the delivery (triggers/payload.py: body, content type, headers, query).
     return (
-        f"WITH c AS ({claim}) SELECT c.*, w.name AS workflow_name, v.snapshot::text AS version_snapshot "  # noqa: S608
+        f"WITH c AS ({claim}) SELECT c.*, w.name AS workflow_name, v.snapshot::text AS version_snapshot, "  # noqa: S608
+        "d.body AS delivery_body, d.content_type AS delivery_content_type, "
+        "d.headers::text AS delivery_headers, d.query_string AS delivery_query_string "
         f"FROM c JOIN {_q(Workflow._meta.db_table)} w ON w.id = c.workflow_id "
-        f"JOIN {_q(WorkflowVersion._meta.db_table)} v ON v.id = c.version_id"
+        f"JOIN {_q(WorkflowVersion._meta.db_table)} v ON v.id = c.version_id "
+        f"LEFT JOIN {_q(Delivery._meta.db_table)} d ON d.id = c.delivery_id"
     )
 
 
@@ -77,14 +82,30 @@ def run_claim_row(
         return None
     if connection.vendor == "postgresql":
         name, snapshot = getattr(run, "workflow_name"), getattr(run, "version_snapshot")  # noqa: B009
+        run.delivery = _delivery_from_columns(run)
     else:
         with connection.cursor() as cursor:
             cursor.execute(_context_sql(), [run.workflow_id, run.version_id])
             name, snapshot = cursor.fetchone()
+        run.delivery = _delivery(run.delivery_id)
     run.workflow = Workflow(id=run.workflow_id, name=name)
     run.version = version_from_text(version_id=run.version_id, workflow_id=run.workflow_id, snapshot=snapshot)
-    run.delivery = _delivery(run.delivery_id)
     return run
+
+
+def _delivery_from_columns(run: Run) -> Delivery | None:
+    """The delivery's fields the steps read, from the claim's own row; not a full row."""
+    if run.delivery_id is None:
+        return None
+    headers = getattr(run, "delivery_headers")  # noqa: B009
+    return Delivery(
+        id=run.delivery_id,
+        workflow_id=run.workflow_id,
+        body=bytes(getattr(run, "delivery_body") or b""),  # noqa: B009
+        content_type=getattr(run, "delivery_content_type"),  # noqa: B009
+        headers=json.loads(headers) if headers else {},
+        query_string=getattr(run, "delivery_query_string"),  # noqa: B009
+    )
 
 
 def _delivery(delivery_id: int | None) -> Delivery | None:
