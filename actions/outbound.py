@@ -117,13 +117,20 @@ def _exchange_once_more_if_stale(
     ca_bundle: str | None,
 ) -> OutboundResponse:
     """A kept-alive connection can be closed by the receiver just as a request goes out on it; then no
-    response byte ever came, and the request is sent again on a new connection, as browsers do."""
+    response byte ever came, and the request is sent again on a new connection, as browsers do.
+
+    What is known is that the session was used before, not that this very connection was: a request
+    to a receiver that closes new connections unanswered is also sent twice (never more). Receivers
+    tell the two apart by the idempotency key, which is the same on both."""
     try:
         return _exchange(session, hop, timeout, cap)
     except _StaleConnection as stale:
         if not stale.reused:
             raise stale.error from None
+    try:
         return _exchange(_sessions.fresh(networks, ca_bundle), hop, timeout, cap)
+    except _StaleConnection as again:  # a new connection closed unanswered too: that is the answer
+        raise again.error from None
 
 
 class _StaleConnection(Exception):

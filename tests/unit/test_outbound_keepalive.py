@@ -75,7 +75,7 @@ def _read_request(conn: socket.socket) -> bytes:
     )
     while len(body) < length:
         body += conn.recv(65536)
-    return data
+    return head + b"\r\n\r\n" + body
 
 
 @pytest.fixture
@@ -109,14 +109,42 @@ def test_consecutive_requests_share_one_connection() -> None:
 def test_a_new_connection_closed_unanswered_is_an_error_and_not_sent_twice() -> None:
     srv = DroppingServer(answer_first=False)
     try:
-        # A fresh session for this allow-list would still be the kept one of the test above: use a
-        # list of its own, so this request starts on a connection that was never used.
+        # Sessions are kept per thread and allow-list, and other tests of this process used theirs:
+        # an allow-list no other test uses makes this request start on a session never used.
         with pytest.raises(outbound.OutboundError) as raised:
             outbound.send(
                 method="POST", url=f"http://127.0.0.1:{srv.port}/hook", headers={}, data=b"x", timeout=5,
-                allowed_networks=["127.0.0.0/8"],
+                allowed_networks=["127.0.0.0/9"],
             )  # fmt: skip
         assert raised.value.retryable
         assert len(srv.requests) == 1
+    finally:
+        srv.close()
+
+
+def test_when_the_new_connection_is_closed_unanswered_too_the_step_gets_the_error() -> None:
+    srv = DroppingServer(answer_first=False)
+    try:
+        networks = ["127.0.0.0/10"]  # this test's own session
+        keeper = DroppingServer()
+        try:
+            outbound.send(
+                method="POST",
+                url=f"http://127.0.0.1:{keeper.port}/hook",
+                headers={},
+                data=b"x",
+                timeout=5,
+                allowed_networks=networks,
+            )  # fmt: skip  (the session is now a used one)
+        finally:
+            keeper.close()
+        with pytest.raises(outbound.OutboundError) as raised:
+            outbound.send(
+                method="POST", url=f"http://127.0.0.1:{srv.port}/hook", headers={}, data=b"y", timeout=5,
+                allowed_networks=networks,
+            )  # fmt: skip
+        assert raised.value.retryable
+        # Sent on the used session, then once more on a new one: never more than twice.
+        assert len(srv.requests) == 2
     finally:
         srv.close()
