@@ -56,13 +56,14 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
-from tests.unit import test_receive_pipeline_fuzz as fuzz  # noqa: E402
+from tests.support import receive_fuzz as fuzz  # noqa: E402
+from tests.support import receive_fuzz_requests as fuzz_requests  # noqa: E402
 
-CONTENT_TYPES: list[str | None] = [None, *fuzz.JSONISH_TYPES, *fuzz.OTHER_TYPES]
-HEADER_NAMES = [*fuzz.HEADER_NAMES, "X-Hub-Signature-256"]
+CONTENT_TYPES: list[str | None] = [None, *fuzz_requests.JSONISH_TYPES, *fuzz_requests.OTHER_TYPES]
+HEADER_NAMES = [*fuzz_requests.HEADER_NAMES, "X-Hub-Signature-256"]
 TARGETS = ["valid", "valid", "valid", "valid", "valid/", "wrong_key", "unknown"]
 TRANSPORTS = ["length", "length", "length", "chunked_dechunked", "chunked_raw"]
-METHODS = ["POST", "POST", "POST", *fuzz.OTHER_METHODS]
+METHODS = ["POST", "POST", "POST", *fuzz_requests.OTHER_METHODS]
 
 
 def pick(fdp: Any, options: list[Any]) -> Any:
@@ -75,11 +76,11 @@ def header_text(fdp: Any, limit: int) -> str:
     return "".join(chr(b) for b in raw if b >= 0x20 and b != 0x7F)
 
 
-def sent_from(data: bytes) -> fuzz.Sent:
+def sent_from(data: bytes) -> fuzz_requests.Sent:
     fdp = atheris.FuzzedDataProvider(data)
-    kind = pick(fdp, fuzz.KINDS)
+    kind = pick(fdp, fuzz_requests.KINDS)
     content_type = pick(fdp, CONTENT_TYPES) if fdp.ConsumeBool() else header_text(fdp, 40)
-    sent = fuzz.Sent(
+    sent = fuzz_requests.Sent(
         kind=kind,
         target=pick(fdp, TARGETS),
         method=pick(fdp, METHODS),
@@ -94,7 +95,7 @@ def sent_from(data: bytes) -> fuzz.Sent:
     sent.body = fdp.ConsumeBytes(fdp.remaining_bytes())
     if sign:
         # Mostly correctly signed, so that the body gets past the signature check to the parser.
-        digest = hmac.new(fuzz.SECRET.encode(), sent.body, hashlib.sha256).hexdigest()
+        digest = hmac.new(fuzz_requests.SECRET.encode(), sent.body, hashlib.sha256).hexdigest()
         sent.headers["X-Hub-Signature-256"] = "sha256=" + digest
         sent.signature = "valid"
     return sent
