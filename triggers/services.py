@@ -90,7 +90,8 @@ MAX_DEDUPE_WINDOW = 30 * 24 * 3600
 
 
 def trigger_update_settings(*, trigger: WebhookTrigger, changes: dict[str, Any]) -> WebhookTrigger:
-    """Change the trigger's own settings (part of the draft); ConfigError keyed by field."""
+    """Change the trigger's own settings; ConfigError keyed by field. Deduplication is part of the draft
+    (it applies once published); the rate limit applies at once."""
     errors: dict[str, str] = {}
     unknown = set(changes) - {"dedupe_field", "dedupe_window_seconds", "rate_limit_per_minute"}
     errors.update({name: "unknown or read-only field" for name in sorted(unknown)})
