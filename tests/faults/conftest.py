@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import WEBHOOKS, Scenario
-from tests.faults.services import Stack, log_tail, make_root, missing_services
+from tests.faults.processes import log_tail, missing_services
+from tests.faults.services import Stack, make_root
 
 HERE = Path(__file__).resolve().parent
 STACK = pytest.StashKey[Stack]()

@@ -23,7 +23,8 @@ import requests
 
 from tests.faults import ledger as ledgers
 from tests.faults.load import Load
-from tests.faults.services import STEP_TIMEOUT_SECONDS, ServiceError, Stack
+from tests.faults.processes import STEP_TIMEOUT_SECONDS, ServiceError
+from tests.faults.services import Stack
 
 
 def env_number(name: str, default: float) -> float:
