@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import WEBHOOKS, Scenario
-from tests.faults.processes import log_tail, missing_services
+from tests.faults.processes import missing_services
 from tests.faults.services import Stack, make_root
+from tests.integration.processes import log_tail
 
 HERE = Path(__file__).resolve().parent
 STACK = pytest.StashKey[Stack]()

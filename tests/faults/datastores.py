@@ -18,13 +18,13 @@ from tests.faults.processes import (
     DATABASE,
     PG_USER,
     ServiceError,
-    free_port,
     kill_group,
-    log_tail,
     postgres_bindir,
     spawn,
     wait_until,
 )  # fmt: skip
+from tests.integration.processes import free_loopback_port as free_port
+from tests.integration.processes import log_tail
 
 
 class Postgres:

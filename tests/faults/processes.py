@@ -7,10 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -51,30 +49,6 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str, inte
         if time.monotonic() > deadline:
             raise ServiceError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
-
-
-def log_tail(path: Path, lines: int = 60) -> str:
-    if not path.exists():
-        return "(no log file)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def free_port() -> int:
-    """A free loopback port below the ephemeral range: services are restarted on the same port
-    mid-test, and a port from the ephemeral range could meanwhile become some client's local end."""
-    low = 32768
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    candidates = random.sample(range(20000, low), 50) if low > 20050 else []
-    for port in [*candidates, 0]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            found: int = sock.getsockname()[1]
-            return found
-    raise ServiceError("no free loopback port")
 
 
 # --- what is installed ------------------------------------------------------------------------------

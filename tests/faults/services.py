@@ -35,12 +35,12 @@ from tests.faults.processes import (
     ServiceError,
     children,
     end,
-    free_port,
     kill_group,
-    log_tail,
     spawn,
     wait_until,
 )  # fmt: skip
+from tests.integration.processes import free_loopback_port as free_port
+from tests.integration.processes import log_tail
 
 # --- the services -----------------------------------------------------------------------------------
 
