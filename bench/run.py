@@ -37,7 +37,7 @@ from bench import chart, loadgen, targets
 from bench.context import Context, ScenarioResult
 from bench.procs import REPO
 from bench.scenarios import SCENARIOS
-from bench.stack import BENCH_ENV
+from bench.stack_config import BENCH_ENV
 from bench.stats import markdown_table
 from bench.workloads import TRIGGER_SETTINGS
 

@@ -17,7 +17,8 @@ from bench import measure
 from bench.api import api_for_new_user
 from bench.context import Column, Context, ScenarioResult
 from bench.seed import seed
-from bench.stack import Stack, StackConfig
+from bench.stack import Stack
+from bench.stack_config import StackConfig
 from bench.workloads import prepare
 
 QUESTION = (

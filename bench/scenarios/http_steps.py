@@ -38,7 +38,8 @@ from typing import Any
 from bench import figures, loadgen, measure, meters, observe, probe
 from bench.api import api_for_new_user
 from bench.context import Column, Context, ScenarioResult
-from bench.stack import Stack, StackConfig, WorkerConfig
+from bench.stack import Stack
+from bench.stack_config import StackConfig, WorkerConfig
 from bench.stats import rate, spread_ms
 from bench.workloads import create_workflow, http_step, lift_rate_limits
 

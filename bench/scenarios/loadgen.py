@@ -20,7 +20,8 @@ from typing import Any
 
 from bench import load, loadgen, measure, meters
 from bench.context import Column, Context, ScenarioResult
-from bench.stack import Stack, StackConfig
+from bench.stack import Stack
+from bench.stack_config import StackConfig
 from bench.stats import pct, spread_ms
 from bench.workloads import prepare
 

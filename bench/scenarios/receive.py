@@ -30,7 +30,8 @@ from typing import Any
 
 from bench import measure, observe
 from bench.context import Column, Context, ScenarioResult
-from bench.stack import Stack, StackConfig, WorkerConfig
+from bench.stack import Stack
+from bench.stack_config import StackConfig, WorkerConfig
 from bench.workloads import prepare
 
 QUESTION = (
