@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import requests
 
+from bench.api import Api  # the bench's REST client: a token, the API over HTTP, errors raised
 from tests.faults import ledger as ledgers
 from tests.faults.load import Load
 from tests.faults.processes import STEP_TIMEOUT_SECONDS, ServiceError
@@ -36,21 +36,6 @@ WEBHOOKS = int(env_number("FAULTS_WEBHOOKS", 2000))
 RATE = env_number("FAULTS_RATE", 40)
 SENDERS = int(env_number("FAULTS_SENDERS", 16))
 DRAIN_TIMEOUT = env_number("FAULTS_DRAIN_TIMEOUT", 300)
-
-
-class Api:
-    def __init__(self, base_url: str, token: str) -> None:
-        self.base = f"{base_url}/api"
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback only: no proxy from the environment
-        self.session.headers["Authorization"] = f"Token {token}"
-
-    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        response = self.session.request(method, f"{self.base}{path}", json=body, timeout=30)
-        if response.status_code >= 400:
-            raise AssertionError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
-        result: dict[str, Any] = response.json()
-        return result
 
 
 class Scenario:
