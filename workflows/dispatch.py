@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from workflows.models import Run, RunStatus
 from workflows.queues import run_queue_for
+from workflows.run_publisher import publish_run_directly
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +23,17 @@ def run_dispatch(*, run_id: int, workflow_id: int) -> bool:
     from orchestrator.celery import app
     from workflows.tasks import execute_run
 
+    # Each workflow's runs go to its shard's queue: a flood of one cannot hold up the others.
+    queue = run_queue_for(workflow_id)
     try:
+        if publish_run_directly(app, run_id=run_id, queue=queue):
+            return True
         with app.producer_or_acquire() as producer:
             # With the broker down, fail now and leave the run to the sweeper instead of holding the
             # sender's request open. retry=False alone is not enough: opening the channel retries the
             # connection for 2 s first (kombu's interval_start); max_retries=0 gives up at once.
             producer.connection.ensure_connection(max_retries=0)
-            # Each workflow's runs go to its shard's queue: a flood of one cannot hold up the others.
-            execute_run.apply_async(
-                (run_id,), queue=run_queue_for(workflow_id), retry=False, producer=producer
-            )
+            execute_run.apply_async((run_id,), queue=queue, retry=False, producer=producer)
     except Exception as exc:  # any broker failure; the run is safe in the database
         logger.warning("could not publish run %s, the sweeper will re-send it: %s", run_id, exc)
         return False
