@@ -17,12 +17,13 @@ from django.db import transaction
 
 from orchestrator.jsonsafe import json_safe
 from triggers.dedupe import Duplicate, dedupe_claim, dedupe_key
-from triggers.intake_store import store_accepted, trigger_lookup
+from triggers.intake_store import Found, store_accepted
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from triggers.parsing import PayloadError, is_empty_body, parse_payload
 from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
 from triggers.rate_limit import Refusal, trigger_rate_limit_check
 from triggers.services import trigger_key_matches
+from triggers.trigger_cache import trigger_find
 from triggers.trigger_filters import query_params, version_filter
 from triggers.trigger_signature import trigger_check_signature
 from workflows.dispatch import run_dispatch_on_commit
@@ -45,6 +46,10 @@ class InboundRequest:
     query_string: str
     read: Callable[[int], bytes]
     chunked_unsupported: bool = False
+    # Kept for a second pass over the request (see webhook_receive): the stream can be read once, and
+    # the rate limiter must count a request once.
+    body_read: bytes | None = None
+    limit_checked: tuple[Refusal | None] | None = None
 
     @cached_property
     def query(self) -> dict[str, str | list[str]]:
@@ -57,6 +62,11 @@ class Response:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Recheck(Exception):
+    """Raised where a decision taken on a cached trigger is about to be answered or written, except
+    an accepted webhook's, which the database confirms itself (triggers/trigger_cache.py)."""
 
 
 class Rejection(Exception):
@@ -92,23 +102,39 @@ NOT_FOUND = Response(
 
 
 def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Response:
-    found = trigger_lookup(public_id=public_id)
+    found = trigger_find(public_id=public_id)
+    if found is not None and found.cached:
+        try:
+            return _receive(found, key, request)
+        except _Recheck:
+            found = trigger_find(public_id=public_id, fresh=True)
     if found is None:
         return NOT_FOUND
-    trigger, version = found
+    return _receive(found, key, request)
+
+
+def _confirm(found: Found) -> None:
+    if found.cached:
+        raise _Recheck
+
+
+def _receive(found: Found, key: str, request: InboundRequest) -> Response:
+    trigger, version = found.trigger, found.version
     body = b""
     try:
         if not trigger_key_matches(trigger=trigger, key=key):
             # Logged against the real trigger, but answered exactly like an unknown URL: no oracle.
             raise Rejection(404, "invalid_key", NOT_FOUND.body["detail"])
-        refusal = trigger_rate_limit_check(trigger=trigger)
+        refusal = _rate_limit(trigger, request)
         if refusal is not None:
+            _confirm(found)
             return _rate_limited(trigger, version, request, refusal)
         _check_request(request)
         if trigger.signature:
             body = _read_body(request)
             _check_signature(trigger, request, body)
         if trigger.listen_until is not None and trigger_is_listening(trigger=trigger):
+            _confirm(found)
             body = body or _read_body(request)
             captured = _capture(trigger, version, request, body)
             if captured is not None:
@@ -124,11 +150,13 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
         payload = _validate(version, request, body)
         filtered = _filter(version, request, payload)
     except Rejection as rejection:
+        _confirm(found)
         _log_rejection(trigger, version, request, body, rejection)
         if rejection.error == "invalid_key":
             return NOT_FOUND
         return Response(rejection.status, rejection.body(), rejection.headers)
     if filtered is not None:
+        _confirm(found)
         _delivery(
             trigger,
             version,
@@ -139,7 +167,13 @@ def webhook_receive(*, public_id: str, key: str, request: InboundRequest) -> Res
             detail={"failed_condition": json_safe(filtered)},
         ).save()
         return Response(200, {"status": "filtered", "detail": filtered.get("message", "")})
-    return _accept(trigger, version, request, body, payload)
+    return _accept(found, request, body, payload)
+
+
+def _rate_limit(trigger: WebhookTrigger, request: InboundRequest) -> Refusal | None:
+    if request.limit_checked is None:
+        request.limit_checked = (trigger_rate_limit_check(trigger=trigger),)
+    return request.limit_checked[0]
 
 
 def _rate_limited(
@@ -190,6 +224,12 @@ def _check_request(request: InboundRequest) -> None:
 
 
 def _read_body(request: InboundRequest) -> bytes:
+    if request.body_read is None:
+        request.body_read = _read_stream(request)
+    return request.body_read
+
+
+def _read_stream(request: InboundRequest) -> bytes:
     cap = settings.WEBHOOK_MAX_BODY_BYTES
     chunks: list[bytes] = []
     remaining = cap + 1
@@ -369,18 +409,21 @@ def _log_rejection(
     ).save()
 
 
-def _accept(
-    trigger: WebhookTrigger, version: WorkflowVersion, request: InboundRequest, body: bytes, payload: Any
-) -> Response:
+def _accept(found: Found, request: InboundRequest, body: bytes, payload: Any) -> Response:
     """Commit the delivery and its queued run together; a repeated delivery id gets the first run."""
+    trigger, version = found.trigger, found.version
+    assert version is not None
     dedupe = (version.snapshot.get("trigger") or {}).get("dedupe")
     key = dedupe_key(config=dedupe, headers=request.headers, query=request.query,
                      payload=payload)  # fmt: skip
     if not (key and dedupe):
         # The common case, in one statement: see triggers/intake_store.py.
-        run_id = store_accepted(trigger=trigger, version=version, fields=_request_fields(request, body))
+        run_id = store_accepted(found=found, fields=_request_fields(request, body))
+        if run_id is None:  # the cached trigger or workflow changed: nothing was written
+            raise _Recheck
         run_dispatch_on_commit(run_id=run_id, workflow_id=trigger.workflow_id)
         return Response(202, {"run_id": run_id, "status": "queued"})
+    _confirm(found)
     try:
         with transaction.atomic():
             delivery = _delivery(

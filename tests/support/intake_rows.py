@@ -60,11 +60,11 @@ def check_lookup_sees_publish_and_unpublish(api: APIClient) -> None:
     workflow = create_workflow(api, steps=[], publish=False)
     public_id = WebhookTrigger.objects.get(workflow_id=workflow["id"]).public_id
     found = trigger_lookup(public_id=public_id)
-    assert found is not None and found[1] is None
+    assert found is not None and found.version is None
     assert api.post(f"/api/workflows/{workflow['id']}/publish/").status_code == 200
     found = trigger_lookup(public_id=public_id)
     assert found is not None
-    trigger, version = found
+    trigger, version = found.trigger, found.version
     assert version is not None
     assert version.pk == trigger.workflow.published_version_id
     published = trigger.workflow.published_version
