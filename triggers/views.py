@@ -8,6 +8,19 @@ from rest_framework.views import APIView
 
 from triggers.intake import InboundRequest, webhook_receive
 
+# The webhook URL, under the site's root: with or without a trailing slash, as a redirect would turn a
+# sender's POST into a GET. Routed by orchestrator/urls.py and, in front of the middleware stack, by
+# orchestrator/webhook_route.py.
+WEBHOOK_PATH = r"hooks/(?P<public_id>[A-Za-z0-9_-]{1,32})/(?P<key>[^/]{1,200})/?$"
+
+
+def webhook_response(request: HttpRequest, *, public_id: str, key: str) -> HttpResponse:
+    result = webhook_receive(public_id=public_id, key=key, request=_inbound(request))
+    response = JsonResponse(result.body, status=result.status)
+    for name, value in result.headers.items():
+        response[name] = value
+    return response
+
 
 class WebhookView(APIView):
     """The hot path. No authentication classes, permissions, throttles or content negotiation:
@@ -21,11 +34,7 @@ class WebhookView(APIView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # Every method reaches the pipeline, which answers 405 itself so that it can log the request.
-        result = webhook_receive(public_id=kwargs["public_id"], key=kwargs["key"], request=_inbound(request))
-        response = JsonResponse(result.body, status=result.status)
-        for name, value in result.headers.items():
-            response[name] = value
-        return response
+        return webhook_response(request, public_id=kwargs["public_id"], key=kwargs["key"])
 
 
 def _inbound(request: HttpRequest) -> InboundRequest:
