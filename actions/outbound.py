@@ -4,10 +4,11 @@ policy and a capped response, and every failure becomes one error type that says
 Rules:
 - Only http:// and https:// URLs. Proxies from the environment are never used (they would route around
   the guard and the timeouts).
-- The guard runs inside the connection: the host is resolved once, every address is checked
-  (actions/ssrf.py), and the socket is opened to that exact checked address. The Host header, TLS SNI
-  and certificate verification still use the host name from the URL. No second DNS lookup happens, so
-  a name cannot answer one address to the check and another to the connect (DNS rebinding).
+- The guard runs inside the connection (actions/guarded_pool.py): the host is resolved once, every
+  address is checked (actions/ssrf.py), and the socket is opened to that exact checked address. The
+  Host header, TLS SNI and certificate verification still use the host name from the URL. No second
+  DNS lookup happens, so a name cannot answer one address to the check and another to the connect
+  (DNS rebinding).
 - The allow-list is read from settings.OUTBOUND_ALLOWED_NETWORKS at call time unless given.
 - Redirects are not followed unless follow_redirects=True; then at most 5 hops, each one going through
   the same guard. 303 (and 301/302 after a POST) continue as GET without a body, as browsers do. When
@@ -15,12 +16,11 @@ Rules:
   dropped so that a receiver cannot bounce them elsewhere.
 - The response body is read up to max_response_bytes (settings.HTTP_ACTION_MAX_RESPONSE_BYTES) and the
   rest is left unread; `truncated` says so.
+- Requests go out through urllib3's pools, prepared by requests' rules (actions/outbound_wire.py).
 """
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -30,18 +30,32 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-from urllib3.poolmanager import PoolManager
-from urllib3.util.connection import create_connection
+from urllib3 import BaseHTTPResponse
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    DecodeError,
+    HTTPError,
+    InvalidHeader,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+    SSLError,
+)
+from urllib3.util import Retry, Timeout
 
-from actions import ssrf
+from actions import outbound_wire, ssrf
+from actions.guarded_pool import GuardedPoolManager, PoolsByThread
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+READ_CHUNK_BYTES = 64 * 1024
+# No retries inside urllib3, and a read error (a connection closed before answering) is raised as
+# itself so that the stale-connection rule below can see it: what requests' HTTPAdapter asked for.
+_NO_RETRIES = Retry(0, read=False)
 
 
 class OutboundError(Exception):
@@ -75,15 +89,15 @@ def send(
     ca_bundle: str | None = None,
 ) -> OutboundResponse:
     """Send one request (and its redirects, if asked). `ca_bundle` is a PEM file of CAs to trust
-    instead of the system's, for receivers behind a private CA; verification is never turned off."""
+    instead of certifi's, for receivers behind a private CA; verification is never turned off."""
     cap = max_response_bytes or settings.HTTP_ACTION_MAX_RESPONSE_BYTES
     networks = _networks(allowed_networks)
     hop = _Hop(method.upper(), url, {"User-Agent": settings.HTTP_USER_AGENT, **headers}, data)
     dropped = CREDENTIAL_HEADERS | {name.lower() for name in secret_headers}
     started = time.monotonic()
-    session = _sessions.get(networks, ca_bundle)
+    pools = _pools.get(networks, ca_bundle)
     for redirects in range(MAX_REDIRECTS + 1):
-        response = _exchange_once_more_if_stale(session, hop, timeout, cap, networks, ca_bundle)
+        response = _exchange_once_more_if_stale(pools, hop, timeout, cap, networks, ca_bundle)
         response.duration_ms = (time.monotonic() - started) * 1000
         response.redirects = redirects
         location = next((v for k, v in response.headers.items() if k.lower() == "location"), None)
@@ -108,8 +122,11 @@ def _networks(allowed: Iterable[str] | None) -> list[ssrf.IPNetwork]:
         raise OutboundError(str(exc), retryable=False) from None
 
 
+_pools = PoolsByThread()
+
+
 def _exchange_once_more_if_stale(
-    session: requests.Session,
+    pools: GuardedPoolManager,
     hop: _Hop,
     timeout: float,
     cap: int,
@@ -119,16 +136,16 @@ def _exchange_once_more_if_stale(
     """A kept-alive connection can be closed by the receiver just as a request goes out on it; then no
     response byte ever came, and the request is sent again on a new connection, as browsers do.
 
-    What is known is that the session was used before, not that this very connection was: a request
+    What is known is that the pools were used before, not that this very connection was: a request
     to a receiver that closes new connections unanswered is also sent twice (never more). Receivers
     tell the two apart by the idempotency key, which is the same on both."""
     try:
-        return _exchange(session, hop, timeout, cap)
+        return _exchange(pools, hop, timeout, cap)
     except _StaleConnection as stale:
         if not stale.reused:
             raise stale.error from None
     try:
-        return _exchange(_sessions.fresh(networks, ca_bundle), hop, timeout, cap)
+        return _exchange(_pools.fresh(networks, ca_bundle), hop, timeout, cap)
     except _StaleConnection as again:  # a new connection closed unanswered too: that is the answer
         raise again.error from None
 
@@ -138,42 +155,32 @@ class _StaleConnection(Exception):
         self.error, self.reused = error, reused
 
 
-def _exchange(session: requests.Session, hop: _Hop, timeout: float, cap: int) -> OutboundResponse:
+def _exchange(pools: GuardedPoolManager, hop: _Hop, timeout: float, cap: int) -> OutboundResponse:
     parts = urlsplit(hop.url)
     if parts.scheme.lower() not in ("http", "https"):
         raise OutboundError(f"refused: {parts.scheme}:// URLs; only http and https", retryable=False)
     if not parts.hostname:
         raise OutboundError("refused: the URL has no host", retryable=False)
     try:
-        with session.request(
-            hop.method, hop.url, headers=hop.headers, data=hop.data, timeout=timeout,
-            allow_redirects=False, stream=True,
-        ) as response:  # fmt: skip
-            body = _read_capped(response, cap)
-            return OutboundResponse(
-                status=response.status_code,
-                headers=dict(response.headers),
-                body=body[:cap],
-                truncated=len(body) > cap,
-                duration_ms=0.0,
-                url=hop.url,
-            )
+        target = outbound_wire.target(hop.url)
+        body = hop.data or None
+        headers = outbound_wire.headers(hop.headers, method=hop.method, body=body, auth=target.basic_auth)
+        response = _open(pools, hop.method, target, headers, body, timeout)
+        content = _read_capped(response, cap)
+        return OutboundResponse(
+            status=response.status,
+            headers=dict(response.headers),
+            body=content[:cap],
+            truncated=len(content) > cap,
+            duration_ms=0.0,
+            url=hop.url,
+        )
     except ssrf.AddressRefused as exc:
         raise OutboundError(str(exc), retryable=False) from None
-    except requests.Timeout:
-        raise OutboundError(f"no response within {timeout:g} s", retryable=True) from None
-    except requests.exceptions.SSLError as exc:
-        # Retryable: a receiver's broken certificate is usually fixed by the receiver, not by us.
-        raise OutboundError(f"TLS failed: {_reason(exc)}", retryable=True) from None
-    except requests.ConnectionError as exc:
-        error = OutboundError(f"could not connect: {_reason(exc)}", retryable=True)
-        if _closed_before_answering(exc):
-            raise _StaleConnection(error, reused=_sessions.was_used(session)) from None
-        raise error from None
-    except requests.RequestException as exc:
+    except requests.RequestException as exc:  # a URL or header that requests' rules refuse
         raise OutboundError(f"request failed: {_reason(exc)}", retryable=False) from None
     finally:
-        _sessions.mark_used(session)
+        pools.used = True
 
 
 def _redirected(hop: _Hop, status: int, url: str, dropped: frozenset[str]) -> _Hop:
@@ -192,19 +199,89 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
     return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-def _read_capped(response: requests.Response, cap: int) -> bytes:
+# --- Errors, sorted as requests sorted them (so that every message and retry decision stays) ------
+
+
+def _open(
+    pools: GuardedPoolManager,
+    method: str,
+    target: outbound_wire.Target,
+    headers: dict[str, str],
+    body: bytes | None,
+    timeout: float,
+) -> BaseHTTPResponse:
+    """Send the request and read the response's head; the body is left to _read_capped."""
+    pool = pools.connection_from_host(target.host, port=target.port, scheme=target.scheme)
+    try:
+        return pool.urlopen(
+            method, target.path, body=body, headers=headers, redirect=False, assert_same_host=False,
+            preload_content=False, decode_content=False, retries=_NO_RETRIES,
+            timeout=Timeout(connect=timeout, read=timeout),
+        )  # fmt: skip
+    except (ProtocolError, OSError) as exc:
+        if _closed_before_answering(exc):  # read before _exchange marks the pools used
+            raise _StaleConnection(_cannot_connect(exc), reused=pools.used) from None
+        raise _cannot_connect(exc) from None
+    except MaxRetryError as exc:  # how urllib3 reports a failed connect when it may not retry
+        reason = exc.reason
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            raise _timed_out(timeout) from None
+        if isinstance(reason, ResponseError):
+            raise OutboundError(f"request failed: {_reason(exc)}", retryable=False) from None
+        if isinstance(reason, SSLError):
+            raise _tls_failed(exc) from None
+        raise _cannot_connect(exc) from None
+    except ClosedPoolError as exc:
+        raise _cannot_connect(exc) from None
+    except SSLError as exc:
+        raise _tls_failed(exc) from None
+    except ReadTimeoutError:
+        raise _timed_out(timeout) from None
+    except InvalidHeader as exc:
+        raise OutboundError(f"request failed: {_reason(exc)}", retryable=False) from None
+
+
+def _read_capped(response: BaseHTTPResponse, cap: int) -> bytes:
+    """Up to one chunk past the cap, decoded; the rest is left unread and the connection closed."""
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(64 * 1024):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            break
+    read_to_the_end = False
+    try:
+        for chunk in response.stream(READ_CHUNK_BYTES, decode_content=True):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                break
+        else:
+            read_to_the_end = True
+    except (ProtocolError, DecodeError) as exc:  # a broken chunked encoding or compressed body
+        raise OutboundError(f"request failed: {_reason(exc)}", retryable=False) from None
+    except ReadTimeoutError as exc:
+        raise OutboundError(f"could not connect: {_reason(exc)}", retryable=True) from None
+    except SSLError as exc:
+        raise _tls_failed(exc) from None
+    finally:
+        if not read_to_the_end:
+            response.close()  # a connection with unread bytes on it cannot carry another request
+        response.release_conn()
     return b"".join(chunks)
 
 
+def _timed_out(timeout: float) -> OutboundError:
+    return OutboundError(f"no response within {timeout:g} s", retryable=True)
+
+
+def _tls_failed(exc: HTTPError) -> OutboundError:
+    # Retryable: a receiver's broken certificate is usually fixed by the receiver, not by us.
+    return OutboundError(f"TLS failed: {_reason(exc)}", retryable=True)
+
+
+def _cannot_connect(exc: Exception) -> OutboundError:
+    return OutboundError(f"could not connect: {_reason(exc)}", retryable=True)
+
+
 def _reason(exc: Any) -> str:
-    # requests nests the useful part several levels deep; the innermost message is what a person needs.
+    # The useful part is nested several levels deep; the innermost message is what a person needs.
     inner = exc
     while inner.args and isinstance(inner.args[0], Exception):
         inner = inner.args[0]
@@ -212,137 +289,9 @@ def _reason(exc: Any) -> str:
     return str(reason or inner)
 
 
-# --- The guard inside the connection -------------------------------------------------------------
-
-
-def _dial(conn: HTTPConnection, networks: list[ssrf.IPNetwork]) -> socket.socket:
-    """What urllib3's _new_conn does, except that the address dialled is one the guard checked."""
-    try:
-        addresses = ssrf.resolve(conn._dns_host, conn.port or 0, networks)
-    except socket.gaierror as exc:
-        raise NameResolutionError(conn.host, conn, exc) from exc
-    error: Exception = NewConnectionError(conn, f"no address for {conn.host}")
-    for address in addresses:
-        try:
-            return create_connection(
-                (address, conn.port or 0),
-                conn.timeout,
-                source_address=conn.source_address,
-                socket_options=conn.socket_options,
-            )
-        except TimeoutError:
-            error = ConnectTimeoutError(conn, f"Connection to {conn.host} timed out")
-        except OSError as exc:
-            error = NewConnectionError(conn, f"Failed to establish a new connection: {exc}")
-    raise error
-
-
-class _GuardedHTTPConnection(HTTPConnection):
-    def __init__(self, *args: Any, allowed_networks: list[ssrf.IPNetwork], **kwargs: Any) -> None:
-        self.allowed_networks = allowed_networks
-        super().__init__(*args, **kwargs)
-
-    def _new_conn(self) -> socket.socket:
-        return _dial(self, self.allowed_networks)
-
-
-class _GuardedHTTPSConnection(HTTPSConnection):
-    # HTTPSConnection.connect() wraps the socket from _new_conn() with server_hostname=self.host, so
-    # SNI and certificate checks are made against the name in the URL, not the dialled address.
-    def __init__(self, *args: Any, allowed_networks: list[ssrf.IPNetwork], **kwargs: Any) -> None:
-        self.allowed_networks = allowed_networks
-        super().__init__(*args, **kwargs)
-
-    def _new_conn(self) -> socket.socket:
-        return _dial(self, self.allowed_networks)
-
-
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedPoolManager(PoolManager):
-    def __init__(self, allowed_networks: list[ssrf.IPNetwork], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.allowed_networks = allowed_networks
-        self.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
-
-    def _new_pool(
-        self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
-    ) -> HTTPConnectionPool:
-        pool = super()._new_pool(scheme, host, port, request_context)
-        pool.conn_kw["allowed_networks"] = self.allowed_networks  # passed on to each new connection
-        return pool
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def __init__(self, allowed_networks: list[ssrf.IPNetwork]) -> None:
-        self.allowed_networks = allowed_networks
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kw: Any) -> None:
-        self._pool_connections, self._pool_maxsize, self._pool_block = connections, maxsize, block
-        self.poolmanager = _GuardedPoolManager(
-            self.allowed_networks, num_pools=connections, maxsize=maxsize, block=block, **kw
-        )
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        raise ssrf.AddressRefused("refused: requests never go through a proxy")
-
-
 def _closed_before_answering(exc: BaseException, depth: int = 0) -> bool:
-    # requests and urllib3 wrap the socket-level cause in their own errors, as an argument.
+    # urllib3 wraps the socket-level cause in its own errors, as an argument.
     if isinstance(exc, (RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
         return True
     inner = [arg for arg in exc.args if isinstance(arg, BaseException)]
     return depth < 5 and any(_closed_before_answering(arg, depth + 1) for arg in inner)
-
-
-class _Sessions(threading.local):
-    """One session per thread and allow-list, so connections to a receiver are kept alive between
-    steps (a new session and TCP connection per request cost the worker ~2 ms of CPU).
-
-    Keyed by the allow-list: a pooled connection was checked against that list when it was opened,
-    so it is only reused under the same list."""
-
-    def __init__(self) -> None:
-        self.by_key: dict[tuple[tuple[str, ...], str | None], requests.Session] = {}
-
-    def get(self, networks: list[ssrf.IPNetwork], ca_bundle: str | None) -> requests.Session:
-        key = (tuple(str(n) for n in networks), ca_bundle)
-        session = self.by_key.get(key)
-        if session is None:
-            session = self.by_key[key] = _guarded_session(networks, ca_bundle)
-        return session
-
-    def fresh(self, networks: list[ssrf.IPNetwork], ca_bundle: str | None) -> requests.Session:
-        old = self.by_key.pop((tuple(str(n) for n in networks), ca_bundle), None)
-        if old is not None:
-            old.close()
-        return self.get(networks, ca_bundle)
-
-    @staticmethod
-    def was_used(session: requests.Session) -> bool:
-        return bool(getattr(session, "orchestrator_used", False))
-
-    @staticmethod
-    def mark_used(session: requests.Session) -> None:
-        session.orchestrator_used = True  # type: ignore[attr-defined]
-
-
-_sessions = _Sessions()
-
-
-def _guarded_session(networks: list[ssrf.IPNetwork], ca_bundle: str | None) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    if ca_bundle:
-        session.verify = ca_bundle
-    adapter = _GuardedAdapter(networks)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
