@@ -80,6 +80,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, with a health check that costs no round trip (orchestrator/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "orchestrator.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the worker and beat share one SQLite file without "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -36,7 +36,7 @@ def _redis_server_binary() -> str | None:
 def _missing_services() -> list[str]:
     missing: list[str] = []
     db = django_settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if db["ENGINE"] not in ("django.db.backends.postgresql", "orchestrator.postgresql"):
         # Only the scheme: the URL may hold a password.
         scheme = urlsplit(os.environ.get("DATABASE_URL", "")).scheme or "unset"
         missing.append(f"DATABASE_URL is not PostgreSQL (scheme: {scheme}); run `make integration`")
