@@ -13,6 +13,9 @@ from sample payloads (``infer_schema``, whose rules are in ``triggers.schema_inf
   suite's required tests expect. ``errors()`` answers ``[]`` from a fast ``is_valid`` pass; only an
   invalid payload pays for error messages: up to 1000 errors are collected, sorted by instance path
   then message, and the first ``limit`` returned as ``{"path": JSON pointer, "message": text}``.
+- **Two engines**: where ``triggers.schema_fast`` takes the schema, a "valid" comes from
+  ``jsonschema_rs`` (microseconds, not a millisecond); an "invalid", and every error message, from
+  ``jsonschema``, which is also the only engine for the schemas ``schema_fast`` declines.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import specification_with
 
 from triggers.schema_checks import OFFLINE_REGISTRY, SchemaError, check_document, pointer
+from triggers.schema_fast import Verdict, fast_verdict
 from triggers.schema_inference import infer_schema
 from triggers.schema_keywords import safe_validator_class
 
@@ -109,16 +113,25 @@ def _validator_class(dialect: str) -> type[Validator]:
 class PayloadValidator:
     """A compiled payload schema. Build it with ``compile_validator``; it is safe to share and cache."""
 
-    def __init__(self, validator: Validator, dialect: str):
-        self._validator, self.dialect = validator, dialect
+    def __init__(self, validator: Validator, dialect: str, fast: Verdict | None = None):
+        self._validator, self.dialect, self._fast = validator, dialect, fast
+
+    @property
+    def engine(self) -> str:
+        """Which engine says "valid": ``jsonschema_rs`` where ``schema_fast`` took the schema."""
+        return "jsonschema" if self._fast is None else "jsonschema_rs"
 
     def is_valid(self, instance: Any) -> bool:
+        if self._fast_accepts(instance):
+            return True
         try:
             return bool(self._validator.is_valid(instance))
         except (Unresolvable, RecursionError):
             return False
 
     def errors(self, instance: Any, limit: int = 10) -> list[dict[str, str]]:
+        if self._fast_accepts(instance):
+            return []
         try:
             if self._validator.is_valid(instance):
                 return []
@@ -133,12 +146,24 @@ class PayloadValidator:
         collected.sort(key=lambda item: (item[0], item[1]["message"]))
         return [item for _, item in collected[:limit]]
 
+    def _fast_accepts(self, instance: Any) -> bool:
+        """Whether ``jsonschema_rs`` calls ``instance`` valid; False also when it cannot say."""
+        if self._fast is None:
+            return False
+        try:
+            return self._fast(instance)
+        except Exception:
+            # A string with a lone surrogate (JSON allows "\ud800") cannot become Rust's UTF-8.
+            return False
 
-def compile_validator(schema: Mapping[str, Any] | bool) -> PayloadValidator:
-    """Check ``schema`` (raising ``SchemaError``) and build its RE2-backed validator."""
+
+def compile_validator(schema: Mapping[str, Any] | bool, *, fast: bool = True) -> PayloadValidator:
+    """Check ``schema`` (raising ``SchemaError``) and build its RE2-backed validator; ``fast=False``
+    leaves out ``jsonschema_rs`` (the tests compare the two engines with it)."""
     dialect = check_schema(schema)
     cls = _validator_class(dialect)
-    return PayloadValidator(cls(schema, registry=OFFLINE_REGISTRY), dialect)
+    verdict = fast_verdict(schema, dialect) if fast else None
+    return PayloadValidator(cls(schema, registry=OFFLINE_REGISTRY), dialect, verdict)
 
 
 def _described(error: ValidationError) -> tuple[tuple[tuple[int, Any], ...], dict[str, str]]:
