@@ -27,6 +27,12 @@ strings for repeated keys) for a form, or whatever JSON value the body holds. Th
   nesting deeper than ``max_depth`` containers is 400 ``too_deep`` (``[]`` is depth 1, a scalar 0);
   more than ``max_keys`` *entries* — object members plus array items, counted together — is 400
   ``too_many_keys``. For forms every ``key=value`` pair is one entry.
+
+JSON is parsed by ``orjson`` (about 3x faster) when it will give what ``json.loads`` gives: it must
+succeed, ``max_depth`` must be at most 512, and no number may have 19 digits in a row, because
+``orjson`` turns an integer beyond 64 bits into a float where ``json`` keeps it exact. Everything else —
+including every error and its message — is ``json.loads``'s. ``tests/unit/test_parsing_fast.py`` checks
+the two paths against each other.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ import math
 import re
 from typing import Any
 from urllib.parse import parse_qsl
+
+import orjson
 
 ACCEPTED = "application/json (or any */*+json type) or application/x-www-form-urlencoded"
 UTF8_CHARSETS = frozenset({"utf-8", "utf8"})
@@ -48,6 +56,14 @@ _STRING = re.compile(rb'"(?:[^"\\]++|\\[\s\S])*+"?')
 _EMPTY_CONTAINER = re.compile(rb"[\[{][ \t\r\n]*+[\]}]")
 _STRUCTURAL = b"[]{}"
 _NOT_BRACKET = bytes(b for b in range(256) if b not in _STRUCTURAL)
+_NOT_COUNTED = bytes(b for b in range(256) if b not in b"[{,")
+_EMPTY_PAIRS = (b"[]", b"{}", b"[}", b"{]")  # what _EMPTY_CONTAINER matches, white space removed
+# Digits become "0", everything else " ": a run of 19 digits is then one substring search away.
+_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19  # 2**63 has 19 digits: any integer with fewer fits orjson's 64 bits
+# orjson parses 1024 levels; json.loads fails sooner, at the interpreter's recursion limit (1000 frames,
+# the caller's included). Up to this depth, which the pre-scan has enforced, both parse anything.
+_ORJSON_MAX_DEPTH = 512
 _BAD_PERCENT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _WHITESPACE = b" \t\r\n"
 
@@ -123,7 +139,12 @@ def _decode(body: bytes) -> str:
 
 def _parse_json(body: bytes, *, max_depth: int, max_keys: int, declared: bool) -> Any:
     text = _decode(body)
-    _check_limits(body, max_depth=max_depth, max_keys=max_keys)
+    numbers = _check_limits(body, max_depth=max_depth, max_keys=max_keys)
+    if max_depth <= _ORJSON_MAX_DEPTH and _LONG_NUMBER not in numbers.translate(_DIGIT_RUNS):
+        try:
+            return orjson.loads(body)
+        except ValueError:  # orjson.JSONDecodeError
+            pass  # json.loads says why, in this module's words (or accepts what orjson refuses: "\ud800")
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as error:
@@ -165,11 +186,20 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-def _check_limits(body: bytes, *, max_depth: int, max_keys: int) -> None:
-    """Depth and entry count from the bytes alone, strings removed: linear time, no recursion."""
-    skeleton = _STRING.sub(b"", body)
+def _check_limits(body: bytes, *, max_depth: int, max_keys: int) -> bytes:
+    """Depth and entry count from the bytes alone, strings removed: linear time, no recursion.
+    Returns bytes that hold every number of the body: the body without its strings, or all of it."""
+    # Strings can only add brackets and commas: if even the whole body is within both limits (the
+    # nesting is at most the number of containers), the strings need not be found.
+    upper = body.translate(None, _NOT_COUNTED)
+    openers = len(upper) - upper.count(b",")
+    if openers <= max_depth and len(upper) <= max_keys:
+        return body
+    skeleton = _skeleton(body)
+    containers = skeleton.count(b"[") + skeleton.count(b"{")
+    # Nesting cannot be deeper than the number of containers: most bodies need no walk at all.
     depth = deepest = 0
-    for bracket in skeleton.translate(None, _NOT_BRACKET):
+    for bracket in skeleton.translate(None, _NOT_BRACKET) if containers > max_depth else b"":
         depth += 1 if bracket in b"[{" else -1
         if depth > deepest:
             deepest = depth
@@ -180,10 +210,27 @@ def _check_limits(body: bytes, *, max_depth: int, max_keys: int) -> None:
                     f"The body is nested more than {max_depth} levels deep; flatten the payload.",
                 )
     # In valid JSON outside strings, entries are the commas plus one per non-empty container.
-    containers = skeleton.count(b"[") + skeleton.count(b"{")
-    entries = skeleton.count(b",") + containers - len(_EMPTY_CONTAINER.findall(skeleton))
+    entries = skeleton.count(b",") + containers - _empty_containers(skeleton)
     if entries > max_keys:
         raise _too_many_keys(max_keys)
+    return skeleton
+
+
+def _skeleton(body: bytes) -> bytes:
+    """``body`` with every string removed, quotes included (``_STRING.sub(b"", body)``, faster)."""
+    # Without a backslash before a quote, every quote opens or closes a string, so the strings are the
+    # odd pieces between quotes. (A body that ends in a backslash takes the regex too: _STRING keeps
+    # that backslash, the split would drop it.)
+    if b'\\"' in body or body.endswith(b"\\"):
+        return _STRING.sub(b"", body)
+    return b"".join(body.split(b'"')[::2])
+
+
+def _empty_containers(skeleton: bytes) -> int:
+    """``len(_EMPTY_CONTAINER.findall(skeleton))``: with white space gone, an empty container is an
+    opening bracket right before a closing one, and two such pairs can never overlap."""
+    packed = skeleton.translate(None, _WHITESPACE)
+    return sum(packed.count(pair) for pair in _EMPTY_PAIRS)
 
 
 def _too_many_keys(max_keys: int) -> PayloadError:
