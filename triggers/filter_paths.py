@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 MAX_FIELD_LENGTH = 1000
@@ -66,7 +67,7 @@ class FieldPath:
     source: str  # "body", "headers" or "query"
     steps: tuple[Step, ...]  # for headers and query, the first step is the name
 
-    @property
+    @cached_property
     def many(self) -> bool:
         """Whether the path has a ``[*]``, so that it finds a list of values rather than one."""
         return any(step is EACH for step in self.steps)
@@ -191,7 +192,11 @@ def _walk(values: list[Any], steps: tuple[Step, ...]) -> list[Any]:
     for step in steps:
         if not values:
             break
-        values = [found for value in values for found in _step(value, step)]
+        if len(values) == 1 and isinstance(step, str):  # the usual step: a key of one object
+            value = values[0]
+            values = [value[step]] if isinstance(value, dict) and step in value else []
+        else:
+            values = [found for value in values for found in _step(value, step)]
     return values
 
 

@@ -215,6 +215,7 @@ class _Condition:
     check: Check  # the positive operator's test of one found value
     on_missing: bool
     negated: bool
+    shown_value: Any  # the report's copy of the value, made once: reports only read it
 
     def run(self, request: Request, run: _Run) -> Outcome:
         found = self.path.read(request)
@@ -223,7 +224,7 @@ class _Condition:
             "path": self.pointer,
             "field": self.node["field"],
             "op": self.node["op"],
-            "value": shown(self.node.get("value")),
+            "value": self.shown_value,
             "actual": (shown(found if self.path.many else found[0]) if found else None),
             "found": bool(found),
             "passed": passed,
@@ -316,6 +317,7 @@ def _compile(node: dict[str, Any], pointer: str) -> _Group | _Condition:
         check=tester.build(node.get("value"), node.get("case_sensitive", True)),
         on_missing=tester.on_missing,
         negated=OPERATORS[node["op"]].negates is not None,
+        shown_value=shown(node.get("value")),
     )
 
 
