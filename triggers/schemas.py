@@ -152,8 +152,12 @@ class PayloadValidator:
             return False
         try:
             return self._fast(instance)
-        except Exception:
-            # A string with a lone surrogate (JSON allows "\ud800") cannot become Rust's UTF-8.
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            # A string with a lone surrogate (JSON allows "\ud800") cannot become Rust's UTF-8; a Rust
+            # panic arrives as pyo3's PanicException, which is not an Exception. Either way the
+            # Python engine decides.
             return False
 
 
