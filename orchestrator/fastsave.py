@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 @cache
@@ -21,9 +22,15 @@ def _fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[Any, ...
     return tuple(model._meta.get_field(name) for name in names)
 
 
+def _connection() -> BaseDatabaseWrapper:
+    # The wrapper itself, looked up once per write: every attribute read through django.db.connection
+    # is a lookup in asgiref's context-local storage, and preparing ten values made dozens of them.
+    return connections[DEFAULT_DB_ALIAS]
+
+
 @cache
 def _insert_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
-    quote = connection.ops.quote_name
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     columns = ", ".join(quote(field.column) for field in _fields(model, names))
     placeholders = ", ".join(["%s"] * len(names))
     pk = quote(model._meta.pk.column)
@@ -32,33 +39,31 @@ def _insert_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) 
 
 @cache
 def _update_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
-    quote = connection.ops.quote_name
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in _fields(model, names))
     pk = quote(model._meta.pk.column)
     return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {pk} = %s"  # noqa: S608
 
 
-def _values(obj: models.Model, names: tuple[str, ...]) -> list[Any]:
-    return [
-        field.get_db_prep_save(getattr(obj, field.attname), connection) for field in _fields(type(obj), names)
-    ]
+def _values(obj: models.Model, names: tuple[str, ...], conn: BaseDatabaseWrapper) -> list[Any]:
+    return [field.get_db_prep_save(getattr(obj, field.attname), conn) for field in _fields(type(obj), names)]
 
 
 def insert(obj: models.Model, fields: Sequence[str]) -> None:
     """INSERT the given fields (the others take their database defaults: pass every NOT NULL one)."""
-    names = tuple(fields)
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(type(obj), names, connection.vendor), _values(obj, names))
+    names, conn = tuple(fields), _connection()
+    with conn.cursor() as cursor:
+        cursor.execute(_insert_sql(type(obj), names, conn.vendor), _values(obj, names, conn))
         obj.pk = cursor.fetchone()[0]
     obj._state.adding = False
-    obj._state.db = connection.alias
+    obj._state.db = conn.alias
 
 
 def update(obj: models.Model, fields: Sequence[str]) -> int:
     """UPDATE the given fields of this row; returns how many rows changed (0 if it is gone)."""
-    names = tuple(fields)
-    with connection.cursor() as cursor:
-        cursor.execute(_update_sql(type(obj), names, connection.vendor), [*_values(obj, names), obj.pk])
+    names, conn = tuple(fields), _connection()
+    with conn.cursor() as cursor:
+        cursor.execute(_update_sql(type(obj), names, conn.vendor), [*_values(obj, names, conn), obj.pk])
         return cursor.rowcount
 
 
