@@ -15,7 +15,6 @@ Every string may be a template (actions/templating.py).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -152,7 +151,10 @@ def seal_http_config(clean: dict[str, Any]) -> dict[str, Any]:
 
 
 def open_http_config(stored: dict[str, Any]) -> dict[str, Any]:
-    config = copy.deepcopy(stored)
+    """The config with its secrets decrypted. Only the top level and auth are copies: the rest is
+    shared with ``stored`` (a published snapshot, itself shared by every run), so it is read, never
+    changed. (A deep copy per step cost ~4% of the engine's CPU per run.)"""
+    config = dict(stored)
     if isinstance(config.get("auth"), dict):
         config["auth"] = decrypt_auth(config["auth"])
     return config

@@ -182,16 +182,15 @@ def _record_attempt_start(result: StepResult, request: dict[str, Any]) -> StepAt
     result.started_at = result.started_at or now
     result.first_attempt_at = result.first_attempt_at or now
     result.next_attempt_at = None
-    result.input = json_safe(request)
+    # The latest attempt's request, and this attempt's: the same value, made storable once.
+    result.input = stored_request = json_safe(request)
     if result.pk is None:
         fastsave.insert(result, fastsave.all_fields(StepResult))
     else:
         fastsave.update(result, _ATTEMPT_START_FIELDS)
     # The counter is saved before the row is made, so a number is never reused, even by a try whose
     # worker died in between.
-    attempt = StepAttempt(
-        step_result=result, number=result.attempts, request=json_safe(request), started_at=now
-    )
+    attempt = StepAttempt(step_result=result, number=result.attempts, request=stored_request, started_at=now)
     fastsave.insert(attempt, fastsave.all_fields(StepAttempt))
     return attempt
 
