@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 
 # Writes go through orchestrator/fastsave.py (no per-call SQL compilation), and only what changed is
-# written: a full save re-serialises and rewrites every JSON column.
+# written: a full save re-serialises and rewrites every JSON column (the step's request, its input,
+# is written once when the attempt starts, and it can be large). An attempt's start and its end are
+# each one statement on PostgreSQL, for the step's row and the attempt's together.
 _ATTEMPT_START_FIELDS = ["status", "attempts", "started_at", "first_attempt_at", "next_attempt_at", "input"]
 _ATTEMPT_END_FIELDS = [
     "status", "response_status", "response_headers", "response_body", "response_truncated",
@@ -133,8 +135,11 @@ def _run_step(
         logger.exception("step %s of run %s raised", step["name"], run.pk)
         sent = Sent(succeeded=False, error=f"internal error: {type(exc).__name__}")
     end = _plan(result, attempt, sent, policy)
-    _record_attempt_end(attempt, sent, end.due)
-    return _end_step(result, end)
+    stored_output = json_safe(sent.output)  # the attempt keeps its headers and body, the step all of it
+    _attempt_ended(attempt, sent, stored_output, end.due)
+    _step_ended(result, end, stored_output)
+    fastsave.update_both(attempt, _ATTEMPT_END_FIELDS, result, _STEP_END_FIELDS)
+    return end
 
 
 def _plan(result: StepResult, attempt: StepAttempt, sent: Sent, policy: Any) -> _StepEnd:
@@ -184,42 +189,52 @@ def _record_attempt_start(result: StepResult, request: dict[str, Any]) -> StepAt
     result.next_attempt_at = None
     # The latest attempt's request, and this attempt's: the same value, made storable once.
     result.input = stored_request = json_safe(request)
+    attempt = StepAttempt(number=result.attempts, request=stored_request, started_at=now)
+    # The counter is saved with the row or before it, so a number is never reused, even by a try
+    # whose worker died in between.
     if result.pk is None:
-        fastsave.insert(result, fastsave.all_fields(StepResult))
+        fastsave.insert_with_parent(
+            result, fastsave.all_fields(StepResult), attempt, fastsave.all_fields(StepAttempt), "step_result"
+        )
     else:
         fastsave.update(result, _ATTEMPT_START_FIELDS)
-    # The counter is saved before the row is made, so a number is never reused, even by a try whose
-    # worker died in between.
-    attempt = StepAttempt(step_result=result, number=result.attempts, request=stored_request, started_at=now)
-    fastsave.insert(attempt, fastsave.all_fields(StepAttempt))
+        attempt.step_result = result
+        fastsave.insert(attempt, fastsave.all_fields(StepAttempt))
     return attempt
 
 
-def _record_attempt_end(attempt: StepAttempt, sent: Sent, retry_at: datetime | None) -> None:
-    output = sent.output or {}
+def _attempt_ended(
+    attempt: StepAttempt, sent: Sent, stored_output: dict[str, Any] | None, retry_at: datetime | None
+) -> None:
+    """How the attempt went, on the instance; written with the step's end (_run_step)."""
+    output = stored_output or {}
     attempt.status = AttemptStatus.SUCCEEDED if sent.succeeded else AttemptStatus.FAILED
     attempt.response_status = sent.status
-    attempt.response_headers = json_safe(output.get("headers"))
-    attempt.response_body = json_safe(output.get("body") or "")
+    attempt.response_headers = output.get("headers")
+    attempt.response_body = output.get("body") or ""
     attempt.response_truncated = bool(output.get("body_truncated"))
     attempt.duration_ms = sent.duration_ms
     attempt.error = sent.error
     attempt.retry_at = retry_at
     attempt.finished_at = timezone.now()
-    fastsave.update(attempt, _ATTEMPT_END_FIELDS)
 
 
-def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
+def _step_ended(result: StepResult, end: _StepEnd, stored_output: Any) -> None:
     if end.due is not None:
         result.status, result.next_attempt_at = StepStatus.WAITING, end.due
     else:
         result.status = StepStatus.SUCCEEDED if end.succeeded else StepStatus.FAILED
         result.finished_at = timezone.now()
-    result.output = json_safe(end.output)
+    result.output = stored_output
     result.error = end.error
-    if result.pk is None:  # the step ended before any attempt (bad configuration or template)
+
+
+def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
+    """A step that ended before any attempt (bad configuration or template)."""
+    _step_ended(result, end, json_safe(end.output))
+    if result.pk is None:
         fastsave.insert(result, fastsave.all_fields(StepResult))
-    else:  # not the request (input): written once when the attempt started, and it can be large
+    else:  # a step retried after an earlier attempt
         fastsave.update(result, _STEP_END_FIELDS)
     return end
 

@@ -65,3 +65,48 @@ def test_update_of_a_missing_row_changes_nothing(alice_api: APIClient, client: A
     fastsave.insert(result, fastsave.all_fields(StepResult))
     StepResult.objects.filter(pk=result.pk).delete()
     assert fastsave.update(result, ["status"]) == 0
+
+
+def test_a_row_and_its_child_inserted_together_match_the_orm(alice_api: APIClient, client: Any) -> None:
+    workflow = create_workflow(alice_api, steps=[])
+    run = Run.objects.get(pk=client.generic("POST", webhook_path(workflow), b"").json()["run_id"])
+    now = timezone.now()
+    result_values = {"name": "n", "type": "http_request", "attempts": 1, "input": {"u": "\u2603"}}
+    attempt_values = {"number": 1, "request": {"a": [1, None]}, "started_at": now}
+    by_orm = StepResult(run=run, position=0, **result_values)
+    by_orm.save()
+    orm_attempt = StepAttempt.objects.create(step_result=by_orm, **attempt_values)
+    fast = StepResult(run=run, position=1, **result_values)
+    attempt = StepAttempt(**attempt_values)
+    fastsave.insert_with_parent(
+        fast, fastsave.all_fields(StepResult), attempt, fastsave.all_fields(StepAttempt), "step_result"
+    )
+    assert fast.pk is not None and attempt.pk is not None and attempt.step_result_id == fast.pk
+    assert not fast._state.adding and not attempt._state.adding
+    fast_row, orm_row = StepResult.objects.get(pk=fast.pk), StepResult.objects.get(pk=by_orm.pk)
+    assert {**_fields(orm_row, StepResult), "position": 1} == _fields(fast_row, StepResult)
+    fast_attempt = StepAttempt.objects.get(pk=attempt.pk)
+    expected = {**_fields(orm_attempt, StepAttempt), "step_result_id": fast.pk}
+    assert _fields(fast_attempt, StepAttempt) == expected
+
+
+def test_two_rows_updated_together_are_both_written(alice_api: APIClient, client: Any) -> None:
+    workflow = create_workflow(alice_api, steps=[])
+    run = Run.objects.get(pk=client.generic("POST", webhook_path(workflow), b"").json()["run_id"])
+    result = StepResult(run=run, position=0, name="n", type="t")
+    attempt = StepAttempt(number=1, request={}, started_at=timezone.now())
+    fastsave.insert_with_parent(
+        result, fastsave.all_fields(StepResult), attempt, fastsave.all_fields(StepAttempt), "step_result"
+    )
+    attempt.status, attempt.response_headers = "succeeded", {"X-A": "1"}
+    result.status, result.output = "succeeded", {"status": 200}
+    assert fastsave.update_both(attempt, ["status", "response_headers"], result, ["status", "output"]) == 1
+    assert StepAttempt.objects.values_list("status", "response_headers").get(pk=attempt.pk) == (
+        "succeeded", {"X-A": "1"},
+    )  # fmt: skip
+    assert StepResult.objects.values_list("status", "output").get(pk=result.pk) == (
+        "succeeded",
+        {"status": 200},
+    )
+    StepResult.objects.filter(pk=result.pk).delete()  # the attempt goes with it
+    assert fastsave.update_both(attempt, ["status"], result, ["status"]) == 0
