@@ -19,7 +19,11 @@ Figures per measurement: answers per second inside the window; latency (request 
 read, by the generator) p50/p90/p99/max; each role's CPU over exactly the window (the generator
 marks its start and end), as a percentage of one core and per request; the generator's own CPU;
 and the deliveries' outcomes in the database, which must all be "accepted" for (b) and (c).
-Options: levels (1,4,16,64), duration, warmup, loadgen (wrk|python), quiet_wait, with_workers (1/0),
+Each measurement is three runs of a third of the duration, with fresh connections, of which the
+median is reported (bench/measure.py measure_repeated: kept-alive connections stick to the gunicorn
+process that accepted them, and one uneven split would otherwise skew a whole measurement).
+Options: levels (1,4,16,64), duration, warmup, loadgen (wrk|python), quiet_wait, repeats (3),
+with_workers (1/0),
 worker_levels (the levels measured with a worker running: all of them; quick mode: 16).
 """
 
@@ -59,10 +63,18 @@ def run(context: Context) -> ScenarioResult:
 
         def one(key: str, level: int, workers: bool) -> None:
             endpoint = endpoints[key]
-            row = measure.measure(stack, endpoint, level, settings, context, extra={"workers": workers})
+            before = observe.finished_count(stack) if workers else 0
+            # Between runs of one measurement, the same clean-up as after it.
+            between = (lambda: _drain(stack, context)) if workers else stack.reset_data
+            row, runs = measure.measure_repeated(
+                stack, endpoint, level, settings, context, extra={"workers": workers}, between=between
+            )
+            if workers:  # over all of its runs
+                row["runs_finished_meanwhile"] = observe.finished_count(stack) - before
             rows.append(row)
-            errors.extend(measure.problems(row, endpoint))
-            context.say(measure.one_line(row))
+            for each in runs:
+                errors.extend(measure.problems(each, endpoint))
+            context.say(f"{measure.one_line(row)} (runs: {row['per_s_each']}/s)")
 
         for level in settings.levels:
             for key in ("a", "b", "c"):
@@ -72,9 +84,7 @@ def run(context: Context) -> ScenarioResult:
             workers = stack.start_workers(worker_config)
             for level in worker_levels:
                 for key in ("b", "c"):
-                    before = observe.finished_count(stack)
                     one(key, level, workers=True)
-                    rows[-1]["runs_finished_meanwhile"] = observe.finished_count(stack) - before
                     _drain(stack, context)
             memory["worker"] = workers.peak_rss_mb()
             stack.stop_workers()
