@@ -12,6 +12,7 @@ worker thread, whatever their workflow) and read the body of a redirect beyond t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlparse, urlsplit
 
 from requests.auth import _basic_auth_str
@@ -32,8 +33,22 @@ class Target:
     basic_auth: str | None  # an Authorization value made from credentials in the URL
 
 
+# URLs up to this length are remembered (a step's URL is usually the same on every run); longer ones,
+# which a template can make up to 1 MB, are prepared each time so that the cache stays small.
+_REMEMBERED_URL_CHARS = 2048
+
+
 def target(url: str) -> Target:
     """Raises requests' InvalidURL (a RequestException) for a URL requests would refuse."""
+    return _remembered_target(url) if len(url) <= _REMEMBERED_URL_CHARS else _target(url)
+
+
+@lru_cache(maxsize=1024)
+def _remembered_target(url: str) -> Target:
+    return _target(url)
+
+
+def _target(url: str) -> Target:
     prepared = PreparedRequest()
     prepared.prepare_url(url, None)
     full = str(prepared.url)

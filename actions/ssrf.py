@@ -20,6 +20,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -153,8 +154,14 @@ def parse_networks(values: Iterable[str]) -> list[IPNetwork]:
 
 
 def configured_networks() -> list[IPNetwork]:
-    # Read at call time so tests and settings overrides take effect without a restart of the module.
-    return parse_networks(getattr(settings, "OUTBOUND_ALLOWED_NETWORKS", []))
+    # Read at call time so tests and settings overrides take effect without a restart of the module;
+    # parsed once per distinct value (a copy is handed out: callers may keep or change their list).
+    return list(_parsed_networks(tuple(getattr(settings, "OUTBOUND_ALLOWED_NETWORKS", []))))
+
+
+@lru_cache(maxsize=16)
+def _parsed_networks(values: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(parse_networks(values))
 
 
 def _strip_scope(ip: IPAddress) -> IPAddress:
