@@ -112,24 +112,42 @@ def _insert_with_parent_sql(
     )
 
 
-def update_both(
-    first: models.Model, first_fields: Sequence[str], obj: models.Model, fields: Sequence[str]
-) -> int:
-    """UPDATE ``first``, then ``obj``; returns how many of ``obj``'s rows changed (0 if it is gone)."""
-    first_names, names, conn = tuple(first_fields), tuple(fields), _connection()
+Update = tuple[models.Model, Sequence[str]]  # an instance and the fields of it to write
+
+
+def update_statement(obj: models.Model, fields: Sequence[str]) -> tuple[str, list[Any]]:
+    """update()'s statement and parameters, to be run with others (updates_then)."""
+    names, conn = tuple(fields), _connection()
+    return _update_sql(type(obj), names, conn.vendor), [*_values(obj, names, conn), obj.pk]
+
+
+def updates_then(updates: Sequence[Update], sql: str, params: Sequence[Any]) -> int:
+    """Make the updates, then run ``sql`` (one INSERT, UPDATE or DELETE, without a WITH of its own);
+    returns how many rows ``sql`` changed."""
+    conn = _connection()
     if conn.vendor != "postgresql":
-        update(first, first_names)
-        return update(obj, names)
-    sql = (
-        f"WITH f AS ({_update_sql(type(first), first_names, conn.vendor)}) "
-        f"{_update_sql(type(obj), names, conn.vendor)}"
-    )
-    params = [*_values(first, first_names, conn), first.pk, *_values(obj, names, conn), obj.pk]
+        for obj, fields in updates:
+            update(obj, fields)
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+    statements = [update_statement(obj, fields) for obj, fields in updates]
+    if statements:
+        ctes = ", ".join(f"u{number} AS ({statement})" for number, (statement, _) in enumerate(statements))
+        sql = f"WITH {ctes} {sql}"
+        params = [*(param for _, values in statements for param in values), *params]
     with conn.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
 
+def update_all(updates: Sequence[Update]) -> None:
+    """Make the updates, in order (one statement on PostgreSQL)."""
+    if updates:
+        updates_then(updates[:-1], *update_statement(*updates[-1]))
+
+
+@cache
 def all_fields(model: type[models.Model]) -> tuple[str, ...]:
     """Every concrete field but the auto primary key: what a full insert writes."""
     return tuple(

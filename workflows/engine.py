@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 # Writes go through orchestrator/fastsave.py (no per-call SQL compilation), and only what changed is
 # written: a full save re-serialises and rewrites every JSON column (the step's request, its input,
-# is written once when the attempt starts, and it can be large). An attempt's start and its end are
-# each one statement on PostgreSQL, for the step's row and the attempt's together.
+# is written once when the attempt starts, and it can be large). On PostgreSQL an attempt's start is
+# one statement for the step's row and the attempt's, and their end goes with the next statement.
 _ATTEMPT_START_FIELDS = ["status", "attempts", "started_at", "first_attempt_at", "next_attempt_at", "input"]
 _ATTEMPT_END_FIELDS = [
     "status", "response_status", "response_headers", "response_body", "response_truncated",
@@ -47,6 +47,9 @@ class _StepEnd:
     output: dict[str, Any] | None = None
     error: str = ""
     due: datetime | None = None
+    # The step's and its attempt's end, not written yet: with the run's end when the run ends here,
+    # otherwise before the next step acts (one statement fewer per run).
+    unsaved: tuple[fastsave.Update, ...] = ()
 
 
 def run_claim(*, run_id: int) -> tuple[Run, uuid.UUID] | None:
@@ -83,6 +86,7 @@ def run_execute(*, run_id: int) -> str | None:
     first_start = run.claims == 1 and lease is not None and run.started_at == lease - _claim_lease()
     previous = {} if first_start else {r.position: r for r in run.step_results.all()}
     failures: list[str] = []
+    unsaved: tuple[fastsave.Update, ...] = ()
     for position, step in enumerate(run.version.steps):
         prior = previous.get(position)
         if prior is not None and prior.status in (StepStatus.SUCCEEDED, StepStatus.FAILED):
@@ -91,19 +95,21 @@ def run_execute(*, run_id: int) -> str | None:
                 failures.append(f"step {step['name']!r} failed: {prior.error}")
             context.steps[step["name"]] = {"response": prior.output}
             continue
+        fastsave.update_all(unsaved)  # the previous step's end, before this one acts
         end = _run_step(run, token, position, step, context, prior)
         if end is None:
             return None  # lease lost to another worker: it owns the run now
+        unsaved = end.unsaved
         if end.due is not None:
-            return _park(run, token, end.due)
+            return _park(run, token, end.due, unsaved)
         context.steps[step["name"]] = {"response": end.output}
         if not end.succeeded:
             failures.append(f"step {step['name']!r} failed: {end.error}")
             if not step["config"].get("continue_on_failure"):
-                return _finish(run, token, RunStatus.FAILED, failures[-1])
+                return _finish(run, token, RunStatus.FAILED, failures[-1], unsaved)
     if failures:
-        return _finish(run, token, RunStatus.SUCCEEDED, "; ".join(failures))
-    return _finish(run, token, RunStatus.SUCCEEDED, "")
+        return _finish(run, token, RunStatus.SUCCEEDED, "; ".join(failures), unsaved)
+    return _finish(run, token, RunStatus.SUCCEEDED, "", unsaved)
 
 
 def _run_step(
@@ -138,7 +144,7 @@ def _run_step(
     stored_output = json_safe(sent.output)  # the attempt keeps its headers and body, the step all of it
     _attempt_ended(attempt, sent, stored_output, end.due)
     _step_ended(result, end, stored_output)
-    fastsave.update_both(attempt, _ATTEMPT_END_FIELDS, result, _STEP_END_FIELDS)
+    end.unsaved = ((attempt, _ATTEMPT_END_FIELDS), (result, _STEP_END_FIELDS))
     return end
 
 
@@ -239,15 +245,19 @@ def _end_step(result: StepResult, end: _StepEnd) -> _StepEnd:
     return end
 
 
-def _park(run: Run, token: uuid.UUID, due: datetime) -> str | None:
+def _park(run: Run, token: uuid.UUID, due: datetime, unsaved: tuple[fastsave.Update, ...] = ()) -> str | None:
     parked = run_end(
-        run_id=run.pk, token=token, status=RunStatus.WAITING, error="", finished_at=None, due=due
-    )
+        run_id=run.pk, token=token, status=RunStatus.WAITING, error="", finished_at=None, due=due,
+        also=unsaved,
+    )  # fmt: skip
     return RunStatus.WAITING if parked else None
 
 
-def _finish(run: Run, token: uuid.UUID, status: str, error: str) -> str | None:
+def _finish(
+    run: Run, token: uuid.UUID, status: str, error: str, unsaved: tuple[fastsave.Update, ...] = ()
+) -> str | None:
     finished = run_end(
-        run_id=run.pk, token=token, status=status, error=error, finished_at=timezone.now(), due=None
-    )
+        run_id=run.pk, token=token, status=status, error=error, finished_at=timezone.now(), due=None,
+        also=unsaved,
+    )  # fmt: skip
     return status if finished else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from orchestrator import fastsave
 from triggers.models import Delivery
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
 from workflows.snapshots import version_from_text
@@ -150,8 +152,11 @@ def run_end(
     error: str,
     finished_at: datetime | None,
     due: datetime | None,
+    also: Sequence[fastsave.Update] = (),
 ) -> bool:
-    """Finish the run (or park it until ``due``) if this claim still holds it; False if it does not."""
+    """Finish the run (or park it until ``due``) if this claim still holds it; False if it does not.
+    The updates in ``also`` (the last step's end) are made first, whether or not the claim holds, in
+    the same statement on PostgreSQL."""
     table = _q(Run._meta.db_table)
     if due is not None:
         sql = (
@@ -166,6 +171,4 @@ def run_end(
         )
         params = [status, error, _dt(finished_at) if finished_at else None, run_id, _token(token),
                   RunStatus.RUNNING.value]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount == 1
+    return fastsave.updates_then(also, sql, params) == 1

@@ -90,7 +90,7 @@ def test_a_row_and_its_child_inserted_together_match_the_orm(alice_api: APIClien
     assert _fields(fast_attempt, StepAttempt) == expected
 
 
-def test_two_rows_updated_together_are_both_written(alice_api: APIClient, client: Any) -> None:
+def test_rows_updated_together_are_all_written(alice_api: APIClient, client: Any) -> None:
     workflow = create_workflow(alice_api, steps=[])
     run = Run.objects.get(pk=client.generic("POST", webhook_path(workflow), b"").json()["run_id"])
     result = StepResult(run=run, position=0, name="n", type="t")
@@ -100,13 +100,23 @@ def test_two_rows_updated_together_are_both_written(alice_api: APIClient, client
     )
     attempt.status, attempt.response_headers = "succeeded", {"X-A": "1"}
     result.status, result.output = "succeeded", {"status": 200}
-    assert fastsave.update_both(attempt, ["status", "response_headers"], result, ["status", "output"]) == 1
+    fastsave.update_all([(attempt, ["status", "response_headers"]), (result, ["status", "output"])])
     assert StepAttempt.objects.values_list("status", "response_headers").get(pk=attempt.pk) == (
         "succeeded", {"X-A": "1"},
     )  # fmt: skip
-    assert StepResult.objects.values_list("status", "output").get(pk=result.pk) == (
-        "succeeded",
-        {"status": 200},
+    row = StepResult.objects.values_list("status", "output").get(pk=result.pk)
+    assert row == ("succeeded", {"status": 200})
+
+    run.error = "done"
+    attempt.error, result.error = "a", "r"
+    written = fastsave.updates_then(
+        [(attempt, ["error"]), (result, ["error"])], *fastsave.update_statement(run, ["error"])
     )
+    assert written == 1
+    assert (StepAttempt.objects.get(pk=attempt.pk).error, StepResult.objects.get(pk=result.pk).error) == (
+        "a",
+        "r",
+    )
+    assert Run.objects.get(pk=run.pk).error == "done"
     StepResult.objects.filter(pk=result.pk).delete()  # the attempt goes with it
-    assert fastsave.update_both(attempt, ["status"], result, ["status"]) == 0
+    assert fastsave.updates_then([(attempt, ["status"])], *fastsave.update_statement(result, ["status"])) == 0
