@@ -79,7 +79,9 @@ def test_unpublishing_stops_the_webhook_at_once(alice_api: APIClient) -> None:
 def test_a_newly_published_schema_applies_at_once(alice_api: APIClient) -> None:
     workflow, path = _warm(alice_api)  # no schema: the body must be empty
     base = f"/api/workflows/{workflow['id']}"
-    schema = alice_api.put(f"{base}/trigger/schema/", {"kind": "json_schema", "schema": SCHEMA}, format="json")
+    schema = alice_api.put(
+        f"{base}/trigger/schema/", {"kind": "json_schema", "schema": SCHEMA}, format="json"
+    )
     assert schema.status_code == 200, schema.content
     assert alice_api.post(f"{base}/publish/").status_code == 200
 
