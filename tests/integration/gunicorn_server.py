@@ -26,7 +26,14 @@ from tests.integration.processes import REPO, free_loopback_port, log_tail, wait
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 # Environment that would change how gunicorn runs, inherited from whoever started pytest: the tests
 # run the product's configuration, so only what they set themselves applies.
-_SERVER_VARIABLES = ("GUNICORN_CMD_ARGS", "WEB_BIND", "WEB_WORKERS", "WEB_THREADS", "WEB_ACCESS_LOG")
+_SERVER_VARIABLES = (
+    "GUNICORN_CMD_ARGS",
+    "WEB_BIND",
+    "WEB_WORKERS",
+    "WEB_THREADS",
+    "WEB_ACCESS_LOG",
+    "WEB_REUSE_PORT",
+)
 
 
 def inherited_env() -> dict[str, str]:
