@@ -212,8 +212,8 @@ class Stack:
     def start_workers(self, config: WorkerConfig) -> Workers:
         """``config.processes`` Celery worker processes with the probe, configured as deployed except
         for ``config``: Celery's default log level (WARNING), mingle, gossip and heartbeats on, as the
-        README's `celery -A orchestrator worker --pool threads --concurrency 16`; and the services
-        that run with the workers."""
+        README's `celery -A orchestrator worker --pool threads --concurrency 32`, one per core; and the
+        services that run with the workers."""
         self.stop_workers()
         self._workers_started += 1
         number = self._workers_started

@@ -104,7 +104,9 @@ def _end_to_end(scenario: dict[str, Any]) -> list[Target]:
             Target("(d) all runs succeed", "every run succeeded", "-", None),
             Target("(d) HTTP steps/s drained", "≥ 300/s by one worker host", "-", None),
         ]
-    row = max(rows, key=lambda r: r["webhooks_accepted"])  # the largest run: the full 10,000
+    # The README's production worker where it was measured, else any; its largest run: the full 10,000.
+    rows = [row for row in rows if row.get("documented")] or rows
+    row = max(rows, key=lambda r: r["webhooks_accepted"])
     succeeded, total = row["runs_succeeded"], row["runs_total"]
     all_ok = total > 0 and succeeded == total and not row.get("drain_unfinished")
     return [

@@ -10,7 +10,7 @@ when the previous answer is in), for a fixed duration after a warm-up, the level
 1. receive path alone: no Celery worker running. Runs pile up as queued in the database and the
    broker; after each measurement the queue is emptied and the run tables truncated, so every
    measurement starts from the same empty state.
-2. with workers: (b) and (c) again, with the production worker (threads, concurrency 16) running
+2. with workers: (b) and (c) again, with the production workers (2 processes, threads, concurrency 32) running
    on the same machine, executing the runs' HTTP step as they arrive. It competes with gunicorn for
    the two cores, as it would on one machine. After each measurement the queue is emptied, the
    tasks the worker had already taken are let finish, and the tables truncated.
