@@ -13,8 +13,10 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 # over them. With one shared socket, whichever process is idle accepts, and a kept-alive connection
 # stays with its process for good: measured, 16 senders' connections all went to one of the two
 # processes one time in three, which then served 540 webhooks/s on one core while the other idled
-# (~950/s when spread). The cost: connections still waiting in a killed worker's backlog are reset.
-reuse_port = os.environ.get("WEB_REUSE_PORT", "1") not in ("0", "false", "False", "")
+# (~950/s when spread). The cost: when a worker dies, connections still waiting in its own backlog are
+# reset, and until the master replaces it only the other workers listen. So it is off with a single
+# worker, where there is nothing to spread and nobody else would be listening during the restart.
+reuse_port = os.environ.get("WEB_REUSE_PORT", "1" if workers > 1 else "0") not in ("0", "false", "False", "")
 # Webhook URLs carry their key in the path: the access log goes through a logger that redacts it.
 logger_class = "orchestrator.gunicorn_logging.RedactingLogger"
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
