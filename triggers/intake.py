@@ -7,9 +7,6 @@ Stages raise ``Rejection``; every rejection of a request that reached a real tri
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +14,7 @@ from django.db import transaction
 
 from orchestrator.jsonsafe import json_safe
 from triggers.dedupe import Duplicate, dedupe_claim, dedupe_key
+from triggers.inbound import InboundRequest, Rejection, Response, read_body
 from triggers.intake_store import Found, store_accepted
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from triggers.parsing import PayloadError, is_empty_body, parse_payload
@@ -24,7 +22,7 @@ from triggers.payload_schema import trigger_capture_sample, trigger_is_listening
 from triggers.rate_limit import Refusal, trigger_rate_limit_check
 from triggers.services import trigger_key_matches
 from triggers.trigger_cache import trigger_find
-from triggers.trigger_filters import query_params, version_filter
+from triggers.trigger_filters import version_filter
 from triggers.trigger_signature import trigger_check_signature
 from workflows.dispatch import run_dispatch_on_commit
 from workflows.models import Run, WorkflowVersion
@@ -37,58 +35,9 @@ SECRET_HEADERS = frozenset(
 )
 
 
-@dataclass
-class InboundRequest:
-    method: str
-    headers: dict[str, str]
-    content_type: str
-    declared_length: int | None
-    query_string: str
-    read: Callable[[int], bytes]
-    chunked_unsupported: bool = False
-    # Kept for a second pass over the request (see webhook_receive): the stream can be read once, and
-    # the rate limiter must count a request once.
-    body_read: bytes | None = None
-    limit_checked: tuple[Refusal | None] | None = None
-
-    @cached_property
-    def query(self) -> dict[str, str | list[str]]:
-        """Query parameters, parsed once: filters and deduplication both read them."""
-        return query_params(self.query_string)
-
-
-@dataclass
-class Response:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class _Recheck(Exception):
     """Raised where a decision taken on a cached trigger is about to be answered or written, except
     an accepted webhook's, which the database confirms itself (triggers/trigger_cache.py)."""
-
-
-class Rejection(Exception):
-    def __init__(
-        self,
-        status: int,
-        error: str,
-        detail: str,
-        *,
-        errors: list[Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
-        self.errors = errors
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.error, "detail": self.detail}
-        if self.errors is not None:
-            body["errors"] = self.errors
-        return body
 
 
 NOT_FOUND = Response(
@@ -131,11 +80,11 @@ def _receive(found: Found, key: str, request: InboundRequest) -> Response:
             return _rate_limited(trigger, version, request, refusal)
         _check_request(request)
         if trigger.signature:
-            body = _read_body(request)
+            body = read_body(request)
             _check_signature(trigger, request, body)
         if trigger.listen_until is not None and trigger_is_listening(trigger=trigger):
             _confirm(found)
-            body = body or _read_body(request)
+            body = body or read_body(request)
             captured = _capture(trigger, version, request, body)
             if captured is not None:
                 return captured
@@ -146,7 +95,7 @@ def _receive(found: Found, key: str, request: InboundRequest) -> Response:
                 "This workflow is not published, so its webhook is off. "
                 "Publish the workflow to accept requests.",
             )
-        body = body or _read_body(request)
+        body = body or read_body(request)
         payload = _validate(version, request, body)
         filtered = _filter(version, request, payload)
     except Rejection as rejection:
@@ -221,54 +170,6 @@ def _check_request(request: InboundRequest) -> None:
             "length_required",
             "This server cannot read chunked bodies; send the request with a Content-Length.",
         )
-
-
-def _read_body(request: InboundRequest) -> bytes:
-    if request.body_read is None:
-        request.body_read = _read_stream(request)
-    return request.body_read
-
-
-def _read_stream(request: InboundRequest) -> bytes:
-    cap = settings.WEBHOOK_MAX_BODY_BYTES
-    chunks: list[bytes] = []
-    remaining = cap + 1
-    while remaining > 0:
-        # A stream may return fewer bytes than asked for; read until it ends or passes the cap.
-        try:
-            chunk = request.read(min(remaining, 64 * 1024))
-        except Exception as error:
-            # The server could not deliver the body: it stalled past the server's timeout, the
-            # connection broke, or the chunked encoding was invalid (gunicorn raises its parser's
-            # errors from the stream). Django wraps socket errors in UnreadablePostError.
-            if isinstance(error, TimeoutError) or isinstance(error.__cause__, TimeoutError):
-                raise Rejection(
-                    408,
-                    "body_timeout",
-                    "The body stopped arriving before it was complete; nothing "
-                    "was accepted. Send the request again.",
-                ) from None
-            raise Rejection(
-                400,
-                "body_incomplete",
-                "The body could not be read to its end (the connection broke "
-                "or its chunked encoding is invalid); nothing was accepted. Send the request again.",
-            ) from None
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    body = b"".join(chunks)
-    if len(body) > cap:
-        raise Rejection(413, "payload_too_large", f"The body is larger than the limit of {cap} bytes.")
-    if request.declared_length is not None and len(body) < request.declared_length:
-        raise Rejection(
-            400,
-            "body_incomplete",
-            f"The body ended after {len(body)} of the {request.declared_length} "
-            "bytes its Content-Length announced; nothing was accepted. Send the request again.",
-        )
-    return body
 
 
 def _parse(request: InboundRequest, body: bytes) -> Any:

@@ -3,6 +3,7 @@ statement, and every change to the trigger or its workflow still takes effect on
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,3 +119,26 @@ def test_a_wrong_key_is_refused_on_a_fresh_read(alice_api: APIClient) -> None:
     # Read again before answering (the key may have just been regenerated), then logged.
     assert any("row_stamp" in q["sql"] for q in queries)
     assert _post(path).status_code == 202
+
+
+def test_a_body_cut_short_is_refused_once_with_what_arrived(alice_api: APIClient) -> None:
+    schema = {"kind": "json_schema", "schema": SCHEMA}
+    workflow = create_workflow(alice_api, steps=[], publish=False)
+    assert (
+        alice_api.put(f"/api/workflows/{workflow['id']}/trigger/schema/", schema, format="json").status_code
+        == 200
+    )
+    assert alice_api.post(f"/api/workflows/{workflow['id']}/publish/").status_code == 200
+    path = webhook_path(alice_api.get(f"/api/workflows/{workflow['id']}/").json())
+    assert _post(path, {"id": 1}).status_code == 202  # the trigger is remembered now
+
+    # The refusal is decided again on a fresh read; the stream must not be read a second time.
+    short: dict[str, Any] = {
+        "wsgi.input": io.BytesIO(b'{"id": 1'),
+        "CONTENT_LENGTH": "20",
+    }  # 8 of 20 bytes, then EOF
+    response = Client().generic("POST", path, b"", content_type="application/json", **short)
+    assert response.status_code == 400
+    assert response.json()["error"] == "body_incomplete"
+    assert "after 8 of the 20 bytes" in response.json()["detail"]
+    assert Delivery.objects.filter(workflow_id=workflow["id"], error="body_incomplete").count() == 1
