@@ -9,9 +9,10 @@ request. GCRA's ``Retry-After`` is exact: the time until one more request would 
 
 **Where it counts.** With ``RATE_LIMIT_REDIS_URL`` set (by default the Celery broker's Redis), in Redis:
 one Lua script per request, so one round trip, atomic across every web process, and timed by Redis's
-own clock (``TIME``), so web hosts whose clocks disagree still share one limit. Without it (`make run`:
-SQLite and the filesystem broker), each process counts in its own memory, so N processes accept up to
-N times the limit.
+own clock (``TIME``), so web hosts whose clocks disagree still share one limit. A process that keeps
+receiving one trigger takes several tokens per round trip (triggers/rate_limit_leases.py). Without it
+(`make run`: SQLite and the filesystem broker), each process counts in its own memory, so N processes
+accept up to N times the limit.
 
 **An outage of the limiter never drops a webhook.** If Redis fails or is slower than
 ``REDIS_TIMEOUT_SECONDS``, the request is accepted (fail open), Redis is left alone for
@@ -37,6 +38,8 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.retry import Retry
+
+from triggers.rate_limit_leases import Leases
 
 logger = logging.getLogger(__name__)
 
@@ -74,22 +77,26 @@ class Refusal:
 
 
 # KEYS: the trigger's theoretical arrival time (µs), refusals not yet reported, "reported this window".
-# ARGV: limit, window (µs), time to keep the refusal count (s). Returns {0, 0} when the request may
-# pass, else {microseconds until one more may pass, number to report (0: count only)}.
+# ARGV: limit, window (µs), time to keep the refusal count (s), tokens wanted (triggers/
+# rate_limit_leases.py). Returns {0, 0, tokens granted} when at least one may pass, else {microseconds
+# until one more may pass, number to report (0: count only), 0}.
 _GCRA = """
 if redis.replicate_commands then redis.replicate_commands() end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local next_tat = tat + window / limit
-local allow_at = next_tat - window
-if allow_at <= now then
+local interval = window / limit
+local granted = math.min(wanted, math.floor((now + window - tat) / interval))
+if granted >= 1 then
+  local next_tat = tat + granted * interval
   redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((next_tat - now) / 1000))
-  return {0, 0}
+  return {0, 0, granted}
 end
+local allow_at = tat + interval - window
 local refused = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 local report = 0
@@ -97,7 +104,7 @@ if redis.call('SET', KEYS[3], '1', 'PX', math.ceil(window / 1000), 'NX') then
   report = refused
   redis.call('DEL', KEYS[2])
 end
-return {math.ceil(allow_at - now), report}
+return {math.ceil(allow_at - now), report, 0}
 """
 
 
@@ -153,7 +160,8 @@ def rate_limit_validate(value: object) -> str | None:
 
 def rate_limit_reset() -> None:
     """Forget this process's counts, clients and outage state (tests: ids are reused between tests)."""
-    global _local, _down_until, _next_outage_log
+    global _local, _leases, _down_until, _next_outage_log
+    _leases = Leases()
     with _clients_lock:
         for client, _ in _clients.values():
             client.close()
@@ -169,6 +177,7 @@ def _retry_after(microseconds: float) -> int:
 # --- Redis --------------------------------------------------------------------------------------------
 
 _clients: dict[str, tuple[redis.Redis, Script]] = {}
+_leases = Leases()
 _clients_lock = threading.Lock()
 _down_until = 0.0
 _next_outage_log = 0.0
@@ -199,13 +208,14 @@ def _script(url: str) -> Script:
 def _redis_check(url: str, trigger_id: int, limit: int, window_seconds: int) -> Refusal | None:
     global _down_until, _next_outage_log
     now = time.monotonic()
-    if now < _down_until:
+    if now < _down_until or _leases.take(trigger_id, limit):
         return None
     key = f"{KEY_PREFIX}:{{{trigger_id}}}"  # a hash tag: the three keys share a Redis Cluster slot
+    wanted = _leases.size(trigger_id, limit, window_seconds)
     try:
-        wait_us, report = _script(url)(
+        wait_us, report, granted = _script(url)(
             keys=[f"{key}:tat", f"{key}:refused", f"{key}:reported"],
-            args=[limit, window_seconds * 1_000_000, REFUSED_COUNT_TTL_SECONDS],
+            args=[limit, window_seconds * 1_000_000, REFUSED_COUNT_TTL_SECONDS, wanted],
         )
     except Exception as exc:  # any failure of the limiter: accept rather than drop a webhook
         _down_until = now + OUTAGE_BACKOFF_SECONDS
@@ -221,6 +231,7 @@ def _redis_check(url: str, trigger_id: int, limit: int, window_seconds: int) -> 
             )
         return None
     if not wait_us:
+        _leases.keep(trigger_id, limit, int(granted) - 1)  # one of them is this request's
         return None
     return Refusal(_retry_after(wait_us), limit, window_seconds, int(report))
 

@@ -5,10 +5,12 @@ process, exact under concurrency, keys that expire, and webhooks accepted while 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +23,7 @@ from rest_framework.test import APIClient
 
 from tests.integration.processes import REPO, RedisServer, wait_until
 from tests.support.builders import create_workflow
-from triggers import rate_limit
+from triggers import rate_limit, rate_limit_leases
 from triggers.rate_limit import Refusal, rate_limit_check
 
 
@@ -142,4 +144,50 @@ def test_the_webhook_answers_429_from_the_count_in_redis(
     # Counted in Redis: the trigger's bucket is there.
     client = redis.Redis.from_url(redis_server.url)
     assert client.exists(f"{rate_limit.KEY_PREFIX}:{{{workflow['trigger']['id']}}}:tat") == 1
+    client.close()
+
+
+def _script_calls(client: redis.Redis) -> int:
+    stats: dict[str, Any] = client.info("commandstats")
+    return sum(int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+def test_a_busy_trigger_takes_its_tokens_a_few_per_round_trip(_limiter_on_redis: str) -> None:
+    # 60,000 a minute: up to 100 tokens a lease by the limit, capped at MAX_LEASE (64).
+    trigger_id = a_trigger_id()
+    client = redis.Redis.from_url(_limiter_on_redis)
+    before = _script_calls(client)
+    results = [rate_limit_check(trigger_id=trigger_id, limit=60_000, window_seconds=60) for _ in range(2_000)]
+    round_trips = _script_calls(client) - before
+    client.close()
+    assert results == [None] * 2_000
+    assert round_trips < 200, f"{round_trips} round trips for 2,000 requests"
+
+
+def test_leased_tokens_never_let_more_than_the_limit_through() -> None:
+    # 60,000 a minute (leases of up to 64): the burst of 60,000 taken by 16 threads and then some.
+    # GCRA refills 1,000 a second meanwhile, so the bound counts the seconds the test took.
+    trigger_id = a_trigger_id()
+
+    def check(_: int) -> Refusal | None:
+        return rate_limit_check(trigger_id=trigger_id, limit=60_000, window_seconds=60)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(check, range(70_000), chunksize=100))
+    refilled = math.ceil((time.monotonic() - started) * 1_000)
+    passed = sum(result is None for result in results)
+    assert passed <= 60_000 + refilled, (passed, refilled)
+    # Tokens lost: at most a lease per thread and round trip that raced another for the same trigger.
+    assert passed >= 60_000 - 16 * rate_limit_leases.MAX_LEASE, (passed, refilled)
+
+
+def test_a_quiet_trigger_asks_redis_every_time(_limiter_on_redis: str) -> None:
+    # 600 a minute allows no more than one token per lease: exact, one round trip per request.
+    trigger_id = a_trigger_id()
+    client = redis.Redis.from_url(_limiter_on_redis)
+    before = _script_calls(client)
+    for _ in range(20):
+        rate_limit_check(trigger_id=trigger_id, limit=600, window_seconds=60)
+    assert _script_calls(client) - before == 20
     client.close()
