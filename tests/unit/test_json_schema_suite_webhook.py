@@ -15,20 +15,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.support.builders import create_workflow, webhook_path
-from tests.unit.test_json_schema import needs_remote, suite_cases
+from tests.unit.test_json_schema import declared, needs_remote, suite_cases
 
 pytestmark = pytest.mark.django_db
-
-DRAFT7 = "http://json-schema.org/draft-07/schema#"
-
-
-def declared(draft: str, schema: Any) -> Any:
-    """The suite's draft7 schemas rely on the runner to pick the dialect; ours reads $schema."""
-    if draft == "draft7" and isinstance(schema, dict) and "$schema" not in schema:
-        return {"$schema": DRAFT7, **schema}
-    if draft == "draft7" and isinstance(schema, bool):
-        return {"$schema": DRAFT7, "allOf": [schema]}
-    return schema
 
 
 @pytest.mark.parametrize(("draft", "case"), suite_cases())

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.test_json_schema import declared
 from triggers.schema_fast import DRAFT7, DRAFT202012, fast_verdict, is_safe_pattern
 from triggers.schema_regex import pattern_problem, regex_search
 from triggers.schemas import PayloadValidator, SchemaError, compile_validator
@@ -38,15 +39,6 @@ def suite_files() -> list[Any]:
         for path in sorted((SUITE / "tests" / draft).rglob("*.json"))
     ]
     return files or [pytest.param(None, None, id="suite-missing")]
-
-
-def declared(draft: str, schema: Any) -> Any:
-    """The suite's draft7 schemas rely on the runner to pick the dialect; ours reads $schema."""
-    if draft == "draft7" and isinstance(schema, dict) and "$schema" not in schema:
-        return {"$schema": DRAFT7, **schema}
-    if draft == "draft7" and isinstance(schema, bool):
-        return {"$schema": DRAFT7, "allOf": [schema]}
-    return schema
 
 
 @functools.cache
