@@ -49,24 +49,25 @@ def _dial(conn: HTTPConnection, networks: list[ssrf.IPNetwork]) -> socket.socket
     raise error
 
 
-class _GuardedHTTPConnection(HTTPConnection):
+class _Guarded:
+    """Mixed into urllib3's connection classes: dial only an address the guard checked."""
+
     def __init__(self, *args: Any, allowed_networks: list[ssrf.IPNetwork], **kwargs: Any) -> None:
         self.allowed_networks = allowed_networks
         super().__init__(*args, **kwargs)
 
     def _new_conn(self) -> socket.socket:
-        return _dial(self, self.allowed_networks)
+        return _dial(self, self.allowed_networks)  # type: ignore[arg-type]
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    # HTTPSConnection.connect() wraps the socket from _new_conn() with server_hostname=self.host, so
-    # SNI and certificate checks are made against the name in the URL, not the dialled address.
-    def __init__(self, *args: Any, allowed_networks: list[ssrf.IPNetwork], **kwargs: Any) -> None:
-        self.allowed_networks = allowed_networks
-        super().__init__(*args, **kwargs)
+class _GuardedHTTPConnection(_Guarded, HTTPConnection):
+    pass
 
-    def _new_conn(self) -> socket.socket:
-        return _dial(self, self.allowed_networks)
+
+# HTTPSConnection.connect() wraps the socket from _new_conn() with server_hostname=self.host, so SNI and
+# certificate checks are made against the name in the URL, not the dialled address.
+class _GuardedHTTPSConnection(_Guarded, HTTPSConnection):
+    pass
 
 
 class _GuardedHTTPPool(HTTPConnectionPool):
