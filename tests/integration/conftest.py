@@ -19,6 +19,8 @@ from django.conf import settings as django_settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 from pytest_django.live_server_helper import LiveServer
 
+from tests.integration.bad_http import server_env
+from tests.integration.gunicorn_server import GunicornServer
 from tests.integration.processes import WORKER_SETTINGS, CeleryCluster, RedisServer, log_tail
 
 HERE = Path(__file__).resolve().parent
@@ -172,6 +174,17 @@ def workers(_celery_cluster: CeleryCluster, redis_server: RedisServer) -> Celery
     redis_server.start()
     _celery_cluster.ensure_running()
     return _celery_cluster
+
+
+@pytest.fixture(scope="module")
+def server(
+    django_db_setup: None, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GunicornServer]:
+    """A real gunicorn in the production configuration: orchestrator/gunicorn_conf.py and nothing else.
+    Stopped before pytest-django drops the test database, which refuses while anyone is connected."""
+    directory = tmp_path_factory.mktemp("gunicorn")
+    with GunicornServer(server_env(redis_server, directory), directory) as running:
+        yield running
 
 
 @pytest.fixture

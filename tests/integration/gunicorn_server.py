@@ -133,6 +133,17 @@ class GunicornServer:
 
         wait_until(answers, timeout=60, what=f"gunicorn on port {self.port} (log: {self.log})", interval=0.2)
 
+    def __enter__(self) -> GunicornServer:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:

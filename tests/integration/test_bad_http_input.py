@@ -47,21 +47,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(scope="module")
-def server(
-    django_db_setup: None, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GunicornServer]:
-    """The production configuration: orchestrator/gunicorn_conf.py and nothing else."""
-    directory = tmp_path_factory.mktemp("gunicorn")
-    running = GunicornServer(server_env(redis_server, directory), directory)
-    try:
-        running.start()
-        yield running
-    finally:
-        # Before pytest-django drops the test database, which refuses while anyone is connected.
-        running.stop()
-
-
-@pytest.fixture(scope="module")
 def sync_server(
     django_db_setup: None, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GunicornServer]:
@@ -69,12 +54,8 @@ def sync_server(
     directory = tmp_path_factory.mktemp("gunicorn-sync")
     # A body timeout (see WEB_BODY_TIMEOUT above) far beyond --timeout: the worker timeout acts first.
     env = server_env(redis_server, directory, WEB_WORKERS="1", WEB_THREADS="1", WEB_BODY_TIMEOUT="60")
-    running = GunicornServer(env, directory, args=["--timeout", "2"])
-    try:
-        running.start()
+    with GunicornServer(env, directory, args=["--timeout", "2"]) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -6,31 +6,15 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.bad_http import server_env
 from tests.integration.gunicorn_server import GunicornServer
-from tests.integration.processes import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CONNECTIONS = 16
-
-
-@pytest.fixture(scope="module")
-def server(
-    django_db_setup: None, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GunicornServer]:
-    directory = tmp_path_factory.mktemp("gunicorn-connections")
-    running = GunicornServer(server_env(redis_server, directory), directory)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
 
 
 def _owners(port: int, state: str) -> Counter[int]:
