@@ -6,7 +6,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from triggers.intake import InboundRequest, webhook_receive
+from triggers.inbound import InboundRequest
+from triggers.intake import webhook_receive
 
 # The webhook URL, under the site's root: with or without a trailing slash, as a redirect would turn a
 # sender's POST into a GET. Routed by orchestrator/urls.py and, in front of the middleware stack, by
