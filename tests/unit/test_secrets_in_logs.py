@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
 from django.test import Client
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 from rest_framework.test import APIClient
 
 from orchestrator.logredact import RedactWebhookKeys, redact
@@ -52,25 +55,58 @@ def test_a_rejected_webhook_logs_no_key(alice_api: APIClient, client: Client, co
     assert key not in logged  # ... without its key
 
 
-def test_gunicorns_access_log_redacts_the_key() -> None:
+# Every atom gunicorn offers a custom access log format, the key in all that can hold it.
+ALL_ATOMS = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(m)s %(U)s %(q)s %(H)s %(B)s '
+    "%(p)s %({raw_uri}e)s %({PATH_INFO}e)s %({referer}i)s %({location}o)s %({absent}i)s %(zz)s"
+)
+
+
+def _access_lines(log_format: str, logger_class: type[Logger]) -> list[str]:
     from datetime import timedelta
     from types import SimpleNamespace
 
-    from gunicorn.config import Config
-
-    from orchestrator.gunicorn_logging import RedactingLogger
-
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", log_format)
+    logger = logger_class(config)
+    lines: list[str] = []
+    capture = logging.Handler()
+    capture.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger.access_log.handlers = [capture]
+    path = "/hooks/abc/SECRETKEY123?token=T0KEN"
     environ = {
         "REQUEST_METHOD": "POST",
-        "RAW_URI": "/hooks/abc/SECRETKEY123",
+        "RAW_URI": path,
         "PATH_INFO": "/hooks/abc/SECRETKEY123",
         "SERVER_PROTOCOL": "HTTP/1.1",
-        "QUERY_STRING": "",
+        "QUERY_STRING": "token=T0KEN",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_REFERER": f"https://example.test{path}",
+        "HTTP_USER_AGENT": 'Say "hi"',
     }
-    response = SimpleNamespace(status="202 Accepted", sent=10, headers=[])
-    atoms = RedactingLogger(Config()).atoms(response, SimpleNamespace(headers=[]), environ, timedelta(0))
-    assert atoms["r"] == "POST /hooks/abc/[redacted] HTTP/1.1"
-    assert "SECRETKEY123" not in str(atoms)
+    request = SimpleNamespace(headers=[("Referer", environ["HTTP_REFERER"]), ("User-Agent", 'Say "hi"')])
+    response = SimpleNamespace(status="202 Accepted", sent=10, headers=[("Location", path)])
+    logger.access(response, request, environ, timedelta(microseconds=1500))
+    return lines
+
+
+@pytest.mark.parametrize("log_format", [Config().access_log_format, ALL_ATOMS], ids=["default", "every atom"])
+def test_gunicorns_access_log_redacts_the_key(log_format: str) -> None:
+    from orchestrator.gunicorn_logging import RedactingLogger
+
+    [line] = _access_lines(log_format, RedactingLogger)
+    assert "SECRETKEY123" not in line and "T0KEN" not in line
+    assert '"POST /hooks/abc/[redacted]?token=[redacted] HTTP/1.1" 202 10' in line
+    # gunicorn's own line, timestamps aside, with the key and the query's values redacted.
+    [plain] = _access_lines(log_format, Logger)
+    assert "SECRETKEY123" in plain  # what there was to redact
+    expected = redact(plain).replace(" token=T0KEN ", " token=[redacted] ")  # %(q)s: a bare query
+    assert _no_time(line) == _no_time(expected)
+
+
+def _no_time(line: str) -> str:
+    return re.sub(r"\[[^\]]*\d{2}:\d{2}:\d{2}[^\]]*\]", "[time]", line)
 
 
 def test_query_string_values_are_redacted_wherever_a_url_is_logged() -> None:
