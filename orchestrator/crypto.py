@@ -16,12 +16,17 @@ from django.conf import settings
 
 
 def _derive(purpose: str) -> bytes:
-    return hmac.new(settings.SECRET_KEY.encode(), purpose.encode(), hashlib.sha256).digest()
+    return _derived(settings.SECRET_KEY, purpose)
+
+
+@cache  # keyed by the secret too: tests change it, and a digest must follow
+def _derived(secret_key: str, purpose: str) -> bytes:
+    return hmac.digest(secret_key.encode(), purpose.encode(), hashlib.sha256)
 
 
 def secret_digest(value: str) -> str:
     """A keyed digest of a secret: what we store to recognise it later."""
-    return hmac.new(_derive("orchestrator.secret-digest.v1"), value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_derive("orchestrator.secret-digest.v1"), value.encode(), hashlib.sha256).hex()
 
 
 @cache
