@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -87,8 +88,15 @@ _RUN_COLUMNS = ("workflow_id", "version_id", "delivery_id", "status", "error", "
 _DELIVERY_VALUES = "%s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s, %s, {headers}, %s"
 
 
+# WEBHOOK_ASYNC_COMMIT: the statement turns synchronous_commit off for its own transaction, which in
+# autocommit is the statement itself (set_config's "true": until the transaction ends, its commit
+# included). Its commit then returns before the WAL reaches the disk. Evaluated through the join below,
+# that is whenever a row is written.
+_RELAXED = "relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
+
+
 @cache
-def _confirmed_insert_sql() -> str:
+def _confirmed_insert_sql(relaxed: bool) -> str:
     """PostgreSQL, for a trigger read earlier: both rows are written only if the trigger's and the
     workflow's rows are still the versions read (an UPDATE, a regenerated key say, makes a new xmin;
     a DELETE leaves no row). Nothing written: no id returned."""
@@ -101,25 +109,29 @@ def _confirmed_insert_sql() -> str:
         f"JOIN {_q(Workflow._meta.db_table)} w ON w.id = t.workflow_id "
         "WHERE t.id = %s AND t.xmin::text || ':' || w.xmin::text = %s"
     )
+    return f"WITH unchanged AS ({unchanged}), {_run_after(delivery, relaxed)}"
+
+
+def _run_after(delivery: str, relaxed: bool) -> str:
+    """The end of a PostgreSQL statement: the delivery inserted, then its run."""
     run = f"INSERT INTO {_q(Run._meta.db_table)} ({_columns(_RUN_COLUMNS)})"
-    return (
-        f"WITH unchanged AS ({unchanged}), d AS ({delivery}) "  # noqa: S608
-        f"{run} SELECT %s, %s, d.id, %s, %s, %s, %s FROM d RETURNING id"
-    )
+    sources = "d, relaxed" if relaxed else "d"
+    ctes = f"d AS ({delivery}), {_RELAXED}" if relaxed else f"d AS ({delivery})"
+    return f"{ctes} {run} SELECT %s, %s, d.id, %s, %s, %s, %s FROM {sources} RETURNING id"  # noqa: S608
 
 
 @cache
-def _insert_sql(vendor: str) -> tuple[str, ...]:
+def _insert_sql(vendor: str, relaxed: bool) -> tuple[str, ...]:
     headers = "%s::jsonb" if vendor == "postgresql" else "%s"
     delivery = (
         f"INSERT INTO {_q(Delivery._meta.db_table)} ({_columns(_DELIVERY_COLUMNS)}) "  # noqa: S608
         f"VALUES ({_DELIVERY_VALUES.format(headers=headers)}) RETURNING id"
     )
-    run = f"INSERT INTO {_q(Run._meta.db_table)} ({_columns(_RUN_COLUMNS)})"
     if vendor == "postgresql":
         # One statement: both rows commit together, in one round trip, with no BEGIN and no COMMIT.
-        return (f"WITH d AS ({delivery}) {run} SELECT %s, %s, d.id, %s, %s, %s, %s FROM d RETURNING id",)  # noqa: S608
+        return (f"WITH {_run_after(delivery, relaxed)}",)
     # SQLite has no INSERT inside WITH: two statements, in one transaction.
+    run = f"INSERT INTO {_q(Run._meta.db_table)} ({_columns(_RUN_COLUMNS)})"
     return delivery, f"{run} VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
 
 
@@ -143,12 +155,13 @@ def store_accepted(*, found: Found, fields: dict[str, Any]) -> int | None:
         json.dumps(fields["headers"]), fields["query_string"],
     ]  # fmt: skip
     run: list[Any] = [trigger.workflow_id, version.pk, RunStatus.QUEUED.value, "", now, 0]
+    relaxed = bool(settings.WEBHOOK_ASYNC_COMMIT)
     if found.cached and found.stamp is not None:
         with connection.cursor() as cursor:
-            cursor.execute(_confirmed_insert_sql(), [trigger.pk, found.stamp, *delivery, *run])
+            cursor.execute(_confirmed_insert_sql(relaxed), [trigger.pk, found.stamp, *delivery, *run])
             row = cursor.fetchone()
             return None if row is None else int(row[0])
-    statements = _insert_sql(connection.vendor)
+    statements = _insert_sql(connection.vendor, relaxed)
     if len(statements) == 1:
         with connection.cursor() as cursor:
             cursor.execute(statements[0], delivery + run)
