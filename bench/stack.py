@@ -131,6 +131,7 @@ class Stack:
             env["WEB_WORKERS"] = str(self.config.web_workers)
         if self.config.web_threads is not None:
             env["WEB_THREADS"] = str(self.config.web_threads)
+        env.update(self.config.settings)
         return env
 
     # --- services -------------------------------------------------------------------------------

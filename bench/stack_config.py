@@ -77,6 +77,8 @@ class StackConfig:
     # None: orchestrator/gunicorn_conf.py's own values (WEB_WORKERS, WEB_THREADS), as in production.
     web_workers: int | None = None
     web_threads: int | None = None
+    # Product settings this stack changes from production, as (variable, value): reported with it.
+    settings: tuple[tuple[str, str], ...] = ()
 
     def public(self) -> dict[str, object]:
         """For the results file: the admin URL without its password, if it has one."""
