@@ -24,10 +24,11 @@ class InboundRequest:
     read: Callable[[int], bytes]
     chunked_unsupported: bool = False
     # Kept for a second pass over the request (triggers/intake.py webhook_receive): the stream can be
-    # read once, a refusal to read it must not wait on it again, and the rate limiter counts a request once.
+    # read once, a refusal to read it must not wait on it again, and the rate limiter counts a request once
+    # (under the limit it was checked against).
     body_read: bytes | None = None
     body_refused: Rejection | None = None
-    limit_checked: tuple[Refusal | None] | None = None
+    limit_checked: tuple[int, Refusal | None] | None = None
 
     @cached_property
     def query(self) -> dict[str, str | list[str]]:

@@ -19,7 +19,7 @@ from triggers.intake_store import Found, store_accepted
 from triggers.models import Delivery, DeliveryOutcome, WebhookTrigger
 from triggers.parsing import PayloadError, is_empty_body, parse_payload
 from triggers.payload_schema import trigger_capture_sample, trigger_is_listening, version_validator
-from triggers.rate_limit import Refusal, trigger_rate_limit_check
+from triggers.rate_limit import Refusal, trigger_rate_limit, trigger_rate_limit_check
 from triggers.services import trigger_key_matches
 from triggers.trigger_cache import trigger_find
 from triggers.trigger_filters import version_filter
@@ -120,9 +120,12 @@ def _receive(found: Found, key: str, request: InboundRequest) -> Response:
 
 
 def _rate_limit(trigger: WebhookTrigger, request: InboundRequest) -> Refusal | None:
-    if request.limit_checked is None:
-        request.limit_checked = (trigger_rate_limit_check(trigger=trigger),)
-    return request.limit_checked[0]
+    limit = trigger_rate_limit(trigger=trigger)
+    # Counted once, unless the second pass (a fresh read of the trigger) finds another limit: a limit
+    # changed meanwhile applies at once, to this request too, which the new limit then counts again.
+    if request.limit_checked is None or request.limit_checked[0] != limit:
+        request.limit_checked = (limit, trigger_rate_limit_check(trigger=trigger))
+    return request.limit_checked[1]
 
 
 def _rate_limited(

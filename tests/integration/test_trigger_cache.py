@@ -101,7 +101,11 @@ def test_a_lowered_rate_limit_applies_at_once(alice_api: APIClient) -> None:
     )
     assert changed.status_code == 200, changed.content
     statuses = [_post(path).status_code for _ in range(3)]
-    assert statuses[0] == 202 and statuses[1:] == [429, 429], statuses
+    # At most one of the three passes. Which one, or none, depends on how far the warm-up's requests
+    # (counted at 6,000 a minute, the same count) moved the trigger's next allowed time: one a minute
+    # may already be spent. Before the limit read afresh was applied to the request itself, a
+    # stale check or lease let two of them pass, nearly every time.
+    assert statuses.count(202) <= 1 and set(statuses) <= {202, 429}, statuses
     assert Delivery.objects.filter(workflow_id=workflow["id"], status_code=429).count() == 1
 
 
