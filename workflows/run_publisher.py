@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import uuid
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import redis
@@ -108,7 +108,8 @@ def run_message(*, run_id: int, queue: str, origin: str, reply_to: str, ignore_r
 _HOLE = "\x1f{}\x1f"  # a placeholder: json.dumps writes it as "\u001f...\u001f", found below
 
 
-@cache
+# Bounded: reply_to is Celery's per-thread oid, so a process whose threads come and go would add keys.
+@lru_cache(maxsize=256)
 def _envelope(queue: str, origin: str, reply_to: str, ignore_result: bool) -> tuple[Any, ...]:
     """The envelope as JSON, cut where the per-message values go: its first piece, then pairs of
     (hole, the text after it)."""
