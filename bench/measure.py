@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bench import loadgen, meters, procs
-from bench.context import Context
+from bench.context import Column, Context
 from bench.stack import Stack
 from bench.stats import pct
 from bench.workloads import Endpoint
@@ -206,3 +206,14 @@ def one_line(row: dict[str, Any]) -> str:
         f"{row['per_s']}/s, p50 {latency.get('p50')} ms, p99 {latency.get('p99')} ms; "
         f"loadgen {row['loadgen_cpu_pct']}% of a core, web {cpu.get('web')}%, others {cpu.get('other')}%"
     )
+
+
+# The columns of a closed-loop measurement (one row of measure()) that scenarios' tables share.
+LOAD_COLUMNS = [
+    Column("concurrency", "senders"),
+    Column("per_s", "answers/s"),
+    Column("latency_ms.p50|latency_ms.p90|latency_ms.p99|latency_ms.max", "ms p50 / p90 / p99 / max"),
+    Column("ok_pct", "% 202"),
+    Column("cpu_ms_per_request.web", "web CPU ms /req"),
+    Column("cpu_ms_per_request.pg_backends", "PG backends CPU ms /req"),
+]

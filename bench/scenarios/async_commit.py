@@ -88,12 +88,7 @@ def _conclusion(rows: list[dict[str, Any]]) -> str:
 COLUMNS = [
     Column("label", "endpoint"),
     Column("commit", "commit"),
-    Column("concurrency", "senders"),
-    Column("per_s", "answers/s"),
-    Column("latency_ms.p50|latency_ms.p90|latency_ms.p99|latency_ms.max", "ms p50 / p90 / p99 / max"),
-    Column("ok_pct", "% 202"),
-    Column("cpu_ms_per_request.web", "web CPU ms /req"),
-    Column("cpu_ms_per_request.pg_backends", "PG backends CPU ms /req"),
+    *measure.LOAD_COLUMNS,
     Column("loadgen_cpu_pct", "loadgen CPU %"),
     Column("cpu_pct.other", "others' CPU %"),
 ]
