@@ -7,6 +7,7 @@ Stages raise ``Rejection``; every rejection of a request that reached a real tri
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -122,9 +123,15 @@ def _receive(found: Found, key: str, request: InboundRequest) -> Response:
 def _rate_limit(trigger: WebhookTrigger, request: InboundRequest) -> Refusal | None:
     limit = trigger_rate_limit(trigger=trigger)
     # Counted once, unless the second pass (a fresh read of the trigger) finds another limit: a limit
-    # changed meanwhile applies at once, to this request too, which the new limit then counts again.
+    # changed meanwhile applies at once, to this request too, which the new limit then counts again
+    # (the one request that meets the change is counted under both).
     if request.limit_checked is None or request.limit_checked[0] != limit:
-        request.limit_checked = (limit, trigger_rate_limit_check(trigger=trigger))
+        first = request.limit_checked[1] if request.limit_checked else None
+        refusal = trigger_rate_limit_check(trigger=trigger)
+        if refusal is not None and first is not None and first.report > refusal.report:
+            # The first pass took this window's report; the refusal recorded must carry it.
+            refusal = replace(refusal, report=first.report)
+        request.limit_checked = (limit, refusal)
     return request.limit_checked[1]
 
 
