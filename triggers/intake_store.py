@@ -155,7 +155,8 @@ def store_accepted(*, found: Found, fields: dict[str, Any]) -> int | None:
         json.dumps(fields["headers"]), fields["query_string"],
     ]  # fmt: skip
     run: list[Any] = [trigger.workflow_id, version.pk, RunStatus.QUEUED.value, "", now, 0]
-    relaxed = bool(settings.WEBHOOK_ASYNC_COMMIT)
+    # Only where the statement is its own transaction: inside a caller's, set_config would last to its end.
+    relaxed = bool(settings.WEBHOOK_ASYNC_COMMIT) and not connection.in_atomic_block
     if found.cached and found.stamp is not None:
         with connection.cursor() as cursor:
             cursor.execute(_confirmed_insert_sql(relaxed), [trigger.pk, found.stamp, *delivery, *run])
