@@ -47,6 +47,12 @@ def _runs_left_queued(redis_server: RedisServer) -> Iterator[None]:
     point_celery_at(redis_server.url)
 
 
+@pytest.fixture(params=[False, True], ids=["durable", "async commit"])
+def asynchronous(request: pytest.FixtureRequest, settings: Settings) -> bool:
+    settings.WEBHOOK_ASYNC_COMMIT = request.param
+    return bool(request.param)
+
+
 def _wal_writes() -> int:
     with connection.cursor() as cursor:
         # PostgreSQL 18 moved the counter from pg_stat_wal to pg_stat_io.
@@ -75,11 +81,9 @@ def _flush_own_statistics() -> None:
 
 
 @pytest.mark.usefixtures("_runs_left_queued")
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["durable", "async commit"])
 def test_accepted_webhooks_commit_without_waiting_for_the_disk_only_when_asked(
-    alice_api: APIClient, settings: Settings, asynchronous: bool
+    alice_api: APIClient, asynchronous: bool
 ) -> None:
-    settings.WEBHOOK_ASYNC_COMMIT = asynchronous
     workflow = create_workflow(alice_api)
     path = webhook_path(workflow)
     client = Client()
@@ -99,11 +103,7 @@ def test_accepted_webhooks_commit_without_waiting_for_the_disk_only_when_asked(
     assert Run.objects.filter(workflow_id=workflow["id"], delivery__isnull=False).count() == WEBHOOKS + 1
 
 
-@pytest.mark.parametrize("asynchronous", [False, True], ids=["durable", "async commit"])
-def test_the_setting_lasts_for_the_webhooks_own_transaction(
-    alice_api: APIClient, settings: Settings, asynchronous: bool
-) -> None:
-    settings.WEBHOOK_ASYNC_COMMIT = asynchronous
+def test_the_setting_lasts_for_the_webhooks_own_transaction(alice_api: APIClient, asynchronous: bool) -> None:
     workflow = create_workflow(alice_api)
     found = trigger_lookup(public_id=webhook_path(workflow).split("/")[2])
     assert found is not None
