@@ -127,7 +127,7 @@ def _rate_limit(trigger: WebhookTrigger, request: InboundRequest) -> Refusal | N
     # (the one request that meets the change is counted under both).
     if request.limit_checked is None or request.limit_checked[0] != limit:
         first = request.limit_checked[1] if request.limit_checked else None
-        refusal = trigger_rate_limit_check(trigger=trigger)
+        refusal = trigger_rate_limit_check(trigger=trigger, limit=limit)
         if refusal is not None and first is not None and first.report > refusal.report:
             # The first pass took this window's report; the refusal recorded must carry it.
             refusal = replace(refusal, report=first.report)

@@ -116,10 +116,9 @@ def trigger_rate_limit(*, trigger: _HasRateLimit) -> int:
     return limit
 
 
-def trigger_rate_limit_check(*, trigger: _HasRateLimit) -> Refusal | None:
+def trigger_rate_limit_check(*, trigger: _HasRateLimit, limit: int) -> Refusal | None:
     """None when the trigger may take one more request now, else the refusal (already logged if it
-    is the first of its window)."""
-    limit = trigger_rate_limit(trigger=trigger)
+    is the first of its window). ``limit``: the trigger's, as trigger_rate_limit() gives it."""
     if limit == 0:
         return None
     refusal = rate_limit_check(trigger_id=trigger.pk, limit=limit, window_seconds=WINDOW_SECONDS)
